@@ -1,0 +1,231 @@
+"""The experiment config: pydantic models, YAML in, resolved YAML out.
+
+Every field carries a description: the CLI help, `trainwell init` comments and the docs read them.
+Unknown keys are rejected with a "did you mean" suggestion; `--set section.field=value` overrides apply
+before validation, so an override is checked exactly like the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trainwell.errors import UserError, did_you_mean
+
+Task = Literal["classification", "regression"]
+ColumnType = Literal["numeric", "categorical", "boolean", "datetime", "text", "id"]
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    """Where the data comes from and what to predict."""
+
+    source: str = Field(description="A CSV/Parquet/.npz path, or builtin:NAME (see `trainwell datasets`).")
+    target: str | None = Field(None, description="The column to predict; builtin datasets set it themselves.")
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto", description="auto infers it from the target: few distinct values or text means classification."
+    )
+    features: list[str] | None = Field(
+        None, description="Columns to use as features; default: every column but the target and `drop`."
+    )
+    drop: list[str] = Field(default_factory=list, description="Columns never used as features.")
+    column_types: dict[str, ColumnType] = Field(
+        default_factory=dict,
+        description="Override the inferred type of a column: numeric, categorical, boolean, datetime, text, id.",
+    )
+
+
+class PrepareConfig(Section):
+    """The preparation pipeline, fitted on the training split only and saved with the model."""
+
+    drop_duplicates: bool = Field(True, description="Remove exact duplicate rows before splitting.")
+    impute_numeric: Literal["mean", "median", "most_frequent", "constant"] = Field(
+        "median", description="How missing numeric values are filled."
+    )
+    impute_categorical: Literal["most_frequent", "constant"] = Field(
+        "constant", description="How missing categories are filled (constant adds a 'missing' category)."
+    )
+    missing_indicators: bool = Field(True, description="Add a 0/1 column for each numeric column with gaps.")
+    scaling: Literal["standard", "minmax", "robust", "none"] = Field(
+        "standard", description="How numeric features are scaled."
+    )
+    encoding: Literal["onehot", "ordinal"] = Field(
+        "onehot", description="How categorical features become numbers; unseen categories are handled."
+    )
+    max_categories: int = Field(
+        30, ge=2, description="One-hot keeps the most frequent categories; rarer ones share one column."
+    )
+    clip_outliers: float | None = Field(
+        None, gt=0, description="Clip numeric values beyond this many IQRs outside the quartiles (None: off)."
+    )
+    datetime_parts: list[Literal["year", "month", "day", "dayofweek", "hour", "minute"]] = Field(
+        default_factory=lambda: ["year", "month", "day", "dayofweek", "hour"],
+        description="Parts extracted from datetime columns.",
+    )
+
+
+class SplitConfig(Section):
+    """How rows are divided into train, validation and test without leakage."""
+
+    validation: float = Field(0.15, ge=0, lt=1, description="Fraction of rows for validation.")
+    test: float = Field(0.15, gt=0, lt=1, description="Fraction of rows for the one final test.")
+    stratify: bool = Field(True, description="Keep class proportions equal across splits (classification).")
+    group_column: str | None = Field(None, description="Rows sharing this value stay in the same split.")
+    time_column: str | None = Field(
+        None, description="Split by time: train is the past, validation the middle, test the future."
+    )
+
+
+class ModelConfig(BaseModel):
+    """The model by registry name; its own parameters sit beside `name` and are checked by the registry."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    name: str = Field("auto", description="A registered model (see `trainwell models`), or auto.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The model's own parameters: every key but `name`."""
+        return dict(self.model_extra or {})
+
+
+class TrainConfig(Section):
+    """How neural networks are trained (classical models take their settings under `model`)."""
+
+    epochs: int = Field(30, ge=1, description="Passes over the training split.")
+    batch_size: int = Field(64, ge=1, description="Rows per optimisation step.")
+    lr: float = Field(1e-3, gt=0, description="Learning rate.")
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = Field("adam", description="Optimizer.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum (sgd, rmsprop).")
+    nesterov: bool = Field(False, description="Nesterov momentum (sgd).")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty applied by the optimizer.")
+    l1: float = Field(0.0, ge=0, description="L1 penalty added to the loss: l1 * sum(|w|) over weights.")
+    loss: Literal["auto", "mse", "mae", "huber", "cross_entropy", "bce"] = Field(
+        "auto", description="Loss; auto is cross_entropy for classification and mse for regression."
+    )
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing for cross_entropy.")
+    scheduler: Literal["none", "step", "cosine", "onecycle", "plateau"] = Field(
+        "none", description="Learning-rate schedule."
+    )
+    step_size: int = Field(10, ge=1, description="Epochs between decays (step scheduler).")
+    gamma: float = Field(0.1, gt=0, le=1, description="Decay factor (step and plateau schedulers).")
+    grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
+    early_stopping: bool = Field(True, description="Stop when the monitored validation metric stalls.")
+    patience: int = Field(8, ge=1, description="Epochs without improvement before stopping.")
+    monitor: str = Field(
+        "auto", description="Validation metric to monitor and select the best epoch on; auto is the loss."
+    )
+    deterministic: bool = Field(False, description="Use deterministic algorithms only (slower, exact).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train; auto picks a GPU.")
+
+
+class ExperimentConfig(Section):
+    """One experiment: data in, a tested and saved model out."""
+
+    name: str = Field("experiment", description="A name for the run.")
+    seed: int = Field(0, description="Seed for splits, initialisation and shuffling.")
+    data: DataConfig = Field(description="Where the data comes from and what to predict.")
+    prepare: PrepareConfig = Field(default_factory=PrepareConfig, description="Preparation pipeline.")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="Train/validation/test split.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The model and its parameters.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Neural-network training.")
+
+
+# ---------------------------------------------------------------- loading, overrides, errors
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Turn ['train.lr=0.1', 'model.name=mlp'] into a nested dict; values are parsed as YAML."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f'override "{pair}" must look like section.field=value, e.g. train.lr=0.01')
+        value = yaml.safe_load(raw) if raw.strip() else None
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f'override "{pair}" conflicts with another override of "{part}"')
+        node[leaf] = value
+    return out
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Merge `extra` into a copy of `base`, recursing into nested dicts."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with a clear error for a missing, empty or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config file {path} must be a YAML mapping with a `data:` section")
+    return raw
+
+
+def load_config(
+    source: str | Path | dict[str, Any] | ExperimentConfig, overrides: dict[str, Any] | None = None
+) -> ExperimentConfig:
+    """Build a validated ExperimentConfig from a YAML path, a dict or a config, plus nested overrides."""
+    if isinstance(source, ExperimentConfig):
+        raw, origin = source.model_dump(mode="json", exclude_unset=False), "config"
+    elif isinstance(source, dict):
+        raw, origin = source, "config"
+    else:
+        raw, origin = read_yaml(source), str(source)
+    raw = deep_merge(raw, overrides or {})
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"{origin}: {describe_validation_error(exc, ExperimentConfig)}") from None
+
+
+def describe_validation_error(exc: ValidationError, root: type[BaseModel]) -> str:
+    """One line for the first validation problem: the dotted field, what is wrong, a suggestion."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc) or "config"
+    if err["type"] == "extra_forbidden":
+        known = _field_names(root, loc[:-1])
+        return f'unknown field "{field}"{did_you_mean(loc[-1], known)}; known fields: {", ".join(known)}'
+    if err["type"] == "missing":
+        return f'missing required field "{field}"'
+    return f'field "{field}": {err["msg"]} (got {err.get("input")!r})'
+
+
+def _field_names(root: type[BaseModel], path: list[str]) -> list[str]:
+    """The field names of the section at `path` below `root`."""
+    model: Any = root
+    for part in path:
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        model = field.annotation if field else None
+    return sorted(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def dump_config(config: ExperimentConfig) -> str:
+    """The fully resolved config as YAML, in declaration order."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,23 @@
+"""The one exception type for mistakes a user can fix: the CLI prints it as one line and exits 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """Bad input (file, column, config field): the message says what is wrong and how to fix it."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean "x"?)' for the closest choice, or '' when nothing is close."""
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f' (did you mean "{match[0]}"?)' if match else ""
+
+
+def unknown(kind: str, word: str, choices: Iterable[str]) -> UserError:
+    """A UserError for an unknown name, with a suggestion and the list of valid names."""
+    choices = sorted(str(c) for c in choices)
+    shown = ", ".join(choices[:30]) + (", ..." if len(choices) > 30 else "")
+    return UserError(f'unknown {kind} "{word}"{did_you_mean(word, choices)}; choose one of: {shown}')

@@ -1,0 +1,142 @@
+"""One registry of models by name: what exists, which tasks it serves, its parameters and its builder.
+
+A model family ("classical" scikit-learn-style estimators, "neural" torch modules) supplies a `Model`
+wrapper with one API, so the run, the CLI and the conformance suite never special-case a family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from trainwell.config import Task, TrainConfig, describe_validation_error
+from trainwell.errors import UserError, unknown
+
+Family = Literal["classical", "neural"]
+
+
+class Model(Protocol):
+    """A model over prepared float32 features; classification targets are class indices 0..K-1."""
+
+    history: list[dict[str, float]]  # per-epoch rows for neural models, empty for classical ones
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None
+    ) -> Model: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...  # (N,) class indices (int64) or values (float64)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray | None: ...  # (N, K) or None for regression
+
+    def save(self, directory: Path) -> None: ...  # writes model.json and weights into `directory`
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a builder may need beyond its own parameters; known only once the data is prepared."""
+
+    task: Task
+    n_features: int
+    n_classes: int  # 0 for regression
+    seed: int
+    train: TrainConfig
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) when the features are image pixels
+    quiet: bool = True
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry: `create(params, ctx)` returns an unfitted Model."""
+
+    name: str
+    family: Family
+    tasks: frozenset[str]
+    params: type[BaseModel]
+    create: Callable[[Any, BuildContext], Model]
+    description: str
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_LOADERS: dict[Family, Callable[[Path], Model]] = {}
+
+
+def register_model(
+    name: str, *, family: Family, tasks: tuple[str, ...], params: type[BaseModel], description: str
+) -> Callable[[Callable[[Any, BuildContext], Model]], Callable[[Any, BuildContext], Model]]:
+    """Decorator: register `create(params, ctx) -> Model` under `name`."""
+
+    def decorator(create: Callable[[Any, BuildContext], Model]) -> Callable[[Any, BuildContext], Model]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        _REGISTRY[name] = ModelSpec(name, family, frozenset(tasks), params, create, description)
+        return create
+
+    return decorator
+
+
+def register_loader(family: Family, loader: Callable[[Path], Model]) -> None:
+    """Register how a saved model of `family` is read back from its directory."""
+    _LOADERS[family] = loader
+
+
+def _ensure_loaded() -> None:
+    """Import the modules whose decorators fill the registry."""
+    from trainwell.models import classical, neural  # noqa: F401
+
+
+def list_models() -> list[ModelSpec]:
+    """Every registered model, sorted by family then name."""
+    _ensure_loaded()
+    return sorted(_REGISTRY.values(), key=lambda s: (s.family, s.name))
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry for `name`, or a UserError suggesting the closest name."""
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        raise unknown("model", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
+def parse_params(name: str, params: dict[str, Any]) -> BaseModel:
+    """Validate a model's parameters against its params class; errors name the `model.` field."""
+    spec = get_spec(name)
+    try:
+        return spec.params.model_validate(params)
+    except ValidationError as exc:
+        raise UserError(f"model {name}: {describe_validation_error(exc, spec.params)}".replace('"', '"model.', 1))
+
+
+def auto_model_name(task: Task, n_rows: int, image_shape: tuple[int, int, int] | None) -> str:
+    """The strong default: a CNN for image arrays, LightGBM for tables."""
+    if image_shape is not None:
+        return "cnn"
+    return "lightgbm"
+
+
+def create_model(name: str, params: dict[str, Any], ctx: BuildContext) -> Model:
+    """Build an unfitted Model from its name, raw parameters and build context."""
+    spec = get_spec(name)
+    if ctx.task not in spec.tasks:
+        raise UserError(
+            f'model "{name}" does not support {ctx.task}; models that do: '
+            + ", ".join(s.name for s in list_models() if ctx.task in s.tasks)
+        )
+    return spec.create(parse_params(name, params), ctx)
+
+
+def load_model(directory: Path) -> Model:
+    """Read a saved model back; the family is in `directory/model.json`."""
+    import json
+
+    _ensure_loaded()
+    meta_path = Path(directory) / "model.json"
+    if not meta_path.is_file():
+        raise UserError(f"{directory} holds no saved model (model.json is missing)")
+    family = json.loads(meta_path.read_text())["family"]
+    return _LOADERS[family](Path(directory))
