@@ -28,7 +28,9 @@ class Section(BaseModel):
 class DataConfig(Section):
     """Where the data comes from and what to predict."""
 
-    source: str = Field(description="A CSV/Parquet/.npz path, or builtin:NAME (see `trainwell datasets`).")
+    source: str | None = Field(
+        None, description="A CSV/Parquet/.npz path, or builtin:NAME (see `trainwell datasets`)."
+    )
     target: str | None = Field(None, description="The column to predict; builtin datasets set it themselves.")
     task: Literal["auto", "classification", "regression"] = Field(
         "auto", description="auto infers it from the target: few distinct values or text means classification."
@@ -132,7 +134,7 @@ class ExperimentConfig(Section):
 
     name: str = Field("experiment", description="A name for the run.")
     seed: int = Field(0, description="Seed for splits, initialisation and shuffling.")
-    data: DataConfig = Field(description="Where the data comes from and what to predict.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Where the data comes from.")
     prepare: PrepareConfig = Field(default_factory=PrepareConfig, description="Preparation pipeline.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="Train/validation/test split.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The model and its parameters.")
@@ -229,3 +231,37 @@ def _field_names(root: type[BaseModel], path: list[str]) -> list[str]:
 def dump_config(config: ExperimentConfig) -> str:
     """The fully resolved config as YAML, in declaration order."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def field_reference(model: type[BaseModel] = ExperimentConfig, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """(dotted name, description, default) for every config field, for CLI help and `trainwell init`."""
+    rows: list[tuple[str, str, Any]] = []
+    for name, field in model.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            rows.extend(field_reference(sub, f"{prefix}{name}."))
+        else:
+            default = None if field.is_required() else field.get_default(call_default_factory=True)
+            rows.append((f"{prefix}{name}", field.description or "", default))
+    return rows
+
+
+def commented_yaml(config: ExperimentConfig, notes: dict[str, str] | None = None) -> str:
+    """The config as YAML with each field's description as a trailing comment (for `trainwell init`)."""
+    docs = {name: desc for name, desc, _ in field_reference()}
+    docs.update(notes or {})
+    lines: list[str] = []
+
+    def emit(data: dict[str, Any], path: str, indent: int) -> None:
+        for key, value in data.items():
+            dotted, pad = f"{path}{key}", "  " * indent
+            if isinstance(value, dict) and value:
+                lines.append(f"{pad}{key}:")
+                emit(value, f"{dotted}.", indent + 1)
+                continue
+            text = yaml.safe_dump({key: value}, default_flow_style=True, width=10_000).strip()[1:-1]
+            comment = f"  # {docs[dotted]}" if docs.get(dotted) else ""
+            lines.append(f"{pad}{text}{comment}")
+
+    emit(config.model_dump(mode="json"), "", 0)
+    return "\n".join(lines) + "\n"

@@ -109,7 +109,8 @@ def parse_params(name: str, params: dict[str, Any]) -> BaseModel:
     try:
         return spec.params.model_validate(params)
     except ValidationError as exc:
-        raise UserError(f"model {name}: {describe_validation_error(exc, spec.params)}".replace('"', '"model.', 1))
+        message = describe_validation_error(exc, spec.params).replace('"', '"model.', 1)
+        raise UserError(f"model {name}: {message}") from None
 
 
 def auto_model_name(task: Task, n_rows: int, image_shape: tuple[int, int, int] | None) -> str:

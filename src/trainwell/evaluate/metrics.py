@@ -1,0 +1,87 @@
+"""Metrics by task, computed with scikit-learn, named in lower snake case for metrics.json."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from sklearn import metrics as skm
+
+from trainwell.config import Task
+
+CLASSIFICATION_METRICS = (
+    "accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
+    "precision_weighted", "recall_weighted", "f1_weighted", "precision", "recall", "f1",
+    "roc_auc", "log_loss",
+)  # fmt: skip
+REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
+# Metrics where larger is better; everything else (losses, errors) is minimised.
+GREATER_IS_BETTER = {m for m in CLASSIFICATION_METRICS if m != "log_loss"} | {"r2"}
+
+
+def compute_metrics(
+    task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None, n_classes: int = 0
+) -> dict[str, float | list[list[int]]]:
+    """All metrics for one split; classification labels are class indices 0..n_classes-1."""
+    if len(y_true) == 0:
+        return {}
+    if task == "regression":
+        return _regression(np.asarray(y_true, float), np.asarray(y_pred, float))
+    return _classification(np.asarray(y_true), np.asarray(y_pred), proba, n_classes)
+
+
+def _regression(y: np.ndarray, p: np.ndarray) -> dict[str, float | list[list[int]]]:
+    mse = float(skm.mean_squared_error(y, p))
+    r2 = float(skm.r2_score(y, p)) if len(y) > 1 else float("nan")
+    return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(skm.mean_absolute_error(y, p)), "r2": r2}
+
+
+def _classification(
+    y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, n_classes: int
+) -> dict[str, float | list[list[int]]]:
+    labels = list(range(max(n_classes, int(max(y.max(), p.max())) + 1)))
+    out: dict[str, float | list[list[int]]] = {
+        "accuracy": float(skm.accuracy_score(y, p)),
+        "balanced_accuracy": _quiet(skm.balanced_accuracy_score, y, p),
+    }
+    for avg in ("macro", "weighted"):
+        prec, rec, f1, _ = skm.precision_recall_fscore_support(
+            y, p, labels=labels, average=avg, zero_division=0
+        )
+        out.update({f"precision_{avg}": float(prec), f"recall_{avg}": float(rec), f"f1_{avg}": float(f1)})
+    if len(labels) == 2:  # binary: the positive class is index 1 (the second class in sorted order)
+        prec, rec, f1, _ = skm.precision_recall_fscore_support(
+            y, p, labels=labels, average="binary", pos_label=1, zero_division=0
+        )
+        out.update({"precision": float(prec), "recall": float(rec), "f1": float(f1)})
+    if proba is not None and len(np.unique(y)) > 1:
+        proba = np.clip(np.asarray(proba, float), 1e-15, 1.0)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        out["log_loss"] = float(skm.log_loss(y, proba, labels=labels))
+        out["roc_auc"] = _roc_auc(y, proba, labels)
+    out["confusion_matrix"] = skm.confusion_matrix(y, p, labels=labels).tolist()
+    return out
+
+
+def _roc_auc(y: np.ndarray, proba: np.ndarray, labels: list[int]) -> float:
+    """Binary AUC on the positive class; one-vs-rest macro AUC over the classes present otherwise."""
+    if len(labels) == 2:
+        return float(skm.roc_auc_score(y, proba[:, 1]))
+    present = np.unique(y)
+    if len(present) < len(labels):  # a class absent from this split: average over those present
+        scores = [skm.roc_auc_score(y == k, proba[:, k]) for k in present]
+        return float(np.mean(scores))
+    return float(skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels))
+
+
+def _quiet(fn, *args) -> float:  # type: ignore[no-untyped-def]
+    """Call a metric, silencing the 'y_pred contains classes not in y_true' style warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(fn(*args))
+
+
+def primary_metric(task: Task) -> str:
+    """The headline metric shown first and used to rank models."""
+    return "accuracy" if task == "classification" else "r2"

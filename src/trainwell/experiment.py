@@ -1,0 +1,187 @@
+"""One supervised experiment, top to bottom: load → prepare → split → fit → validate → test once → save.
+
+Reading `train` from top to bottom is reading the process the seeds describe; each step is one call
+into the module that owns it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainwell.config import ExperimentConfig, Task, deep_merge, dump_config, load_config
+from trainwell.data.prepare import build_preparer, save_preparer
+from trainwell.data.schema import infer_schema, infer_task
+from trainwell.data.sources import Dataset, load_dataset
+from trainwell.data.split import Splits, split_rows
+from trainwell.errors import UserError, did_you_mean
+from trainwell.evaluate.metrics import compute_metrics
+from trainwell.models.registry import BuildContext, auto_model_name, create_model, parse_params
+from trainwell.run import Run, decode, write_predictions
+from trainwell.track.files import write_json, write_text
+from trainwell.track.rundir import default_run_dir, library_versions, staged_run_dir
+
+
+@dataclass
+class Prepared:
+    """The dataset after target encoding, schema inference and de-duplication."""
+
+    frame: pd.DataFrame
+    target: str
+    task: Task
+    schema: dict[str, str]
+    classes: list[Any]
+    y: np.ndarray  # class indices or float targets, aligned with frame rows
+    info: dict[str, Any]
+
+
+def train(
+    config: str | Path | dict[str, Any] | ExperimentConfig | None = None,
+    *,
+    data: pd.DataFrame | None = None,
+    run_dir: str | Path | None = None,
+    quiet: bool = False,
+    **overrides: Any,
+) -> Run:
+    """Train, validate, test once and save a run; returns the loaded Run.
+
+    `overrides` are dotted keys (`**{"train.lr": 0.1}`), whole sections (`train={"lr": 0.1}`) or
+    `model="mlp"`; `data` is a DataFrame used instead of `data.source`.
+    """
+    cfg = load_config(config if config is not None else {}, _nest(overrides))
+    if cfg.model.name != "auto":  # fail on a bad model parameter before loading any data
+        parse_params(cfg.model.name, cfg.model.params)
+    started = time.time()
+    ds = _load(cfg, data)
+    prep = prepare_target(ds, cfg)
+    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    features = [c for c, t in prep.schema.items() if t != "id"]
+    preparer = build_preparer({c: prep.schema[c] for c in features}, cfg.prepare)
+    X = {name: None for name in ("train", "validation", "test")}
+    X["train"] = np.asarray(preparer.fit_transform(prep.frame.iloc[splits.train][features]), np.float32)
+    for name in ("validation", "test"):
+        rows = getattr(splits, name)
+        X[name] = np.asarray(preparer.transform(prep.frame.iloc[rows][features]), np.float32)
+    y = {name: prep.y[getattr(splits, name)] for name in X}
+
+    name = cfg.model.name if cfg.model.name != "auto" else auto_model_name(prep.task, len(y["train"]), ds.image_shape)
+    params = parse_params(name, cfg.model.params).model_dump(mode="json")
+    ctx = BuildContext(
+        task=prep.task, n_features=X["train"].shape[1], n_classes=len(prep.classes), seed=cfg.seed,
+        train=cfg.train, image_shape=ds.image_shape, quiet=quiet,
+    )  # fmt: skip
+    model = create_model(name, params, ctx)
+    has_val = len(y["validation"]) > 0
+    model.fit(X["train"], y["train"], X["validation"] if has_val else None, y["validation"] if has_val else None)
+
+    metrics: dict[str, Any] = {}
+    outputs: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for split in ("train", "validation", "test"):  # the test split is evaluated here, once, after selection
+        if len(y[split]):
+            outputs[split] = (model.predict(X[split]), model.predict_proba(X[split]))
+            metrics[split] = compute_metrics(prep.task, y[split], *outputs[split], n_classes=len(prep.classes))
+
+    resolved = cfg.model_copy(deep=True)
+    resolved.model = type(cfg.model).model_validate({"name": name, **params})
+    final_dir = Path(run_dir) if run_dir else default_run_dir(cfg.name)
+    with staged_run_dir(final_dir) as stage:
+        model.save(stage / "model")
+        save_preparer(preparer, stage / "model" / "preparer.skops")
+        write_text(stage / "config.yaml", dump_config(resolved))
+        write_json(stage / "metrics.json", metrics)
+        if model.history:
+            write_text(stage / "history.csv", pd.DataFrame(model.history).to_csv(index=False))
+        write_predictions(stage / "predictions.csv", splits, outputs, prep)
+        info = _run_info(cfg, name, ds, prep, splits, features, preparer, started)
+        write_json(stage / "run.json", info)  # written last: status "complete" means everything is there
+    return Run.load(final_dir)
+
+
+def _nest(overrides: dict[str, Any]) -> dict[str, Any]:
+    """{'train.lr': 1, 'model': 'mlp', 'split': {...}} → a nested override dict."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key == "model" and isinstance(value, str):
+            value = {"name": value}
+        for part in reversed(key.split(".")):
+            value = {part: value}
+        out = deep_merge(out, value)
+    return out
+
+
+def _load(cfg: ExperimentConfig, frame: pd.DataFrame | None) -> Dataset:
+    if frame is not None:
+        return load_dataset(frame, cfg.data.target)
+    if not cfg.data.source:
+        raise UserError("no data: set data.source to a CSV/Parquet/.npz path or builtin:NAME")
+    return load_dataset(cfg.data.source, cfg.data.target)
+
+
+def prepare_target(ds: Dataset, cfg: ExperimentConfig) -> Prepared:
+    """Check and encode the target, infer the schema and drop duplicate rows."""
+    frame, target = ds.frame, cfg.data.target or ds.target
+    if target is None:
+        raise UserError(f"{ds.name}: no target column given; set data.target (or --target) to one of: "
+                        + ", ".join(map(str, frame.columns[:20])))  # fmt: skip
+    if target not in frame.columns:
+        raise UserError(f'{ds.name}: target column "{target}" not found{did_you_mean(target, frame.columns)}')
+    missing_target = int(frame[target].isna().sum())
+    frame = frame[frame[target].notna()]
+    schema = infer_schema(frame, target, cfg.data.column_types, cfg.data.features, cfg.data.drop)
+    rows_in = len(frame)
+    if cfg.prepare.drop_duplicates:
+        keys = [c for c, t in schema.items() if t != "id"] + [target]
+        frame = frame.drop_duplicates(subset=keys)
+    frame = frame.reset_index(drop=True)
+    task: Task = infer_task(frame[target]) if cfg.data.task == "auto" else cfg.data.task  # type: ignore[assignment]
+    y, classes = encode_target(frame[target], task, target, ds.name)
+    info = {"source": ds.name, "fingerprint": ds.fingerprint, "rows": len(ds.frame), "columns": ds.frame.shape[1],
+            "duplicates_removed": rows_in - len(frame), "missing_target_removed": missing_target}  # fmt: skip
+    return Prepared(frame, target, task, schema, classes, y, info)
+
+
+def encode_target(series: pd.Series, task: Task, target: str, source: str) -> tuple[np.ndarray, list[Any]]:
+    """Classification → (class indices, sorted classes); regression → (float values, [])."""
+    if task == "regression":
+        values = pd.to_numeric(series, errors="coerce")
+        bad = series[values.isna()]
+        if len(bad):
+            raise UserError(f'{source}: target "{target}" is not numeric (e.g. {bad.iloc[0]!r}); '
+                            "for labels set data.task: classification")  # fmt: skip
+        return values.to_numpy(np.float64), []
+    classes = sorted(series.unique().tolist(), key=lambda v: (str(type(v)), v))
+    if len(classes) < 2:
+        raise UserError(f'{source}: target "{target}" has a single class {classes[0]!r}; '
+                        "classification needs at least two classes")  # fmt: skip
+    index = {c: i for i, c in enumerate(classes)}
+    return series.map(index).to_numpy(np.int64), [decode(c) for c in classes]
+
+
+def _run_info(cfg: ExperimentConfig, model_name: str, ds: Dataset, prep: Prepared, splits: Splits,
+              features: list[str], preparer: Any, started: float) -> dict[str, Any]:  # fmt: skip
+    """run.json: what was trained on what, with which versions; `status` says the run is whole."""
+    return {
+        "status": "complete",
+        "name": cfg.name,
+        "task": prep.task,
+        "target": prep.target,
+        "model": model_name,
+        "classes": prep.classes,
+        "schema": prep.schema,
+        "input_columns": features,
+        "features": [str(f) for f in preparer.get_feature_names_out()],
+        "image_shape": list(ds.image_shape) if ds.image_shape else None,
+        "data": prep.info,
+        "splits": splits.summary(prep.frame),
+        "seed": cfg.seed,
+        "test_evaluations": 1,
+        "versions": library_versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "duration_s": round(time.time() - started, 3),
+    }

@@ -1,0 +1,279 @@
+"""Classical models: scikit-learn and LightGBM estimators behind the common Model API, saved with skops.
+
+Each entry is a params class (every field described, unknown keys rejected) and a builder that turns it
+into a real scikit-learn estimator, so `clone`, pipelines and grid search keep working on `.estimator`.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import skops.io as sio
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainwell.errors import UserError
+from trainwell.models.registry import BuildContext, register_loader, register_model
+from trainwell.track.files import atomic_path, write_json
+
+BOTH = ("classification", "regression")
+# Modules whose types a saved estimator may contain; anything else in a .skops file is refused.
+TRUSTED_PREFIXES = ("sklearn.", "lightgbm.", "numpy.", "scipy.", "collections.", "builtins.", "trainwell.")
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SklearnModel:
+    """A scikit-learn-compatible estimator wrapped in the Model protocol."""
+
+    family = "classical"
+
+    def __init__(self, name: str, params: dict[str, Any], estimator: Any, task: str) -> None:
+        self.name, self.params, self.estimator, self.task = name, params, estimator, task
+        self.history: list[dict[str, float]] = []
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None
+    ) -> SklearnModel:
+        kwargs: dict[str, Any] = {}
+        if self.name == "lightgbm" and X_val is not None and len(X_val) and self.params["early_stopping_rounds"]:
+            import lightgbm
+
+            kwargs = {
+                "eval_set": [(X_val, y_val)],
+                "callbacks": [lightgbm.early_stopping(self.params["early_stopping_rounds"], verbose=False)],
+            }
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(converge|feature names).*")
+            self.estimator.fit(X, y, **kwargs)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*feature names.*")
+            pred = self.estimator.predict(X)
+        return pred.astype(np.int64) if self.task == "classification" else pred.astype(np.float64)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray | None:
+        if self.task != "classification" or not hasattr(self.estimator, "predict_proba"):
+            return None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*feature names.*")
+            return np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(directory / "estimator.skops") as tmp:
+            sio.dump(self.estimator, tmp)
+        write_json(
+            directory / "model.json",
+            {"family": self.family, "name": self.name, "params": self.params, "task": self.task},
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> SklearnModel:
+        meta = json.loads((Path(directory) / "model.json").read_text())
+        return cls(meta["name"], meta["params"], load_skops(Path(directory) / "estimator.skops"), meta["task"])
+
+
+def load_skops(path: Path) -> Any:
+    """Load a skops file, trusting only the libraries trainwell itself saves types from."""
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if refused:
+        raise UserError(f"{path} contains types trainwell does not trust: {', '.join(refused)}")
+    return sio.load(path, trusted=untrusted)
+
+
+register_loader("classical", SklearnModel.load)
+
+
+def _wrap(name: str, params: BaseModel, ctx: BuildContext, estimator: Any) -> SklearnModel:
+    return SklearnModel(name, params.model_dump(mode="json"), estimator, ctx.task)
+
+
+# ------------------------------------------------------------------ linear models
+
+
+class LogisticParams(Params):
+    C: float = Field(1.0, gt=0, description="Inverse regularisation strength: smaller means stronger.")
+    penalty: Literal["l2", "l1", "elasticnet", "none"] = Field("l2", description="Regularisation type.")
+    l1_ratio: float = Field(0.5, ge=0, le=1, description="L1 share of the penalty (elasticnet only).")
+    max_iter: int = Field(1000, ge=1, description="Solver iterations.")
+    class_weight: Literal["balanced"] | None = Field(None, description="balanced reweights rare classes.")
+
+
+@register_model(
+    "logistic_regression", family="classical", tasks=("classification",), params=LogisticParams,
+    description="Logistic regression with L1, L2 or elastic-net penalty (scikit-learn).",
+)  # fmt: skip
+def _logistic(p: LogisticParams, ctx: BuildContext) -> SklearnModel:
+    from sklearn.linear_model import LogisticRegression
+
+    l1_ratio = {"l2": 0.0, "l1": 1.0, "elasticnet": p.l1_ratio, "none": 0.0}[p.penalty]
+    est = LogisticRegression(
+        C=np.inf if p.penalty == "none" else p.C, l1_ratio=l1_ratio, max_iter=p.max_iter,
+        solver="lbfgs" if l1_ratio == 0 else "saga", class_weight=p.class_weight, random_state=ctx.seed,
+    )  # fmt: skip
+    return _wrap("logistic_regression", p, ctx, est)
+
+
+class LinearParams(Params):
+    penalty: Literal["none", "l2", "l1", "elasticnet"] = Field(
+        "l2", description="none: ordinary least squares; l2: ridge; l1: lasso; elasticnet: both."
+    )
+    alpha: float = Field(1.0, gt=0, description="Regularisation strength (ignored for penalty none).")
+    l1_ratio: float = Field(0.5, ge=0, le=1, description="L1 share of the penalty (elasticnet only).")
+
+
+@register_model(
+    "linear_regression", family="classical", tasks=("regression",), params=LinearParams,
+    description="Linear regression: ordinary, ridge (L2), lasso (L1) or elastic net (scikit-learn).",
+)  # fmt: skip
+def _linear(p: LinearParams, ctx: BuildContext) -> SklearnModel:
+    from sklearn import linear_model as lm
+
+    est = {
+        "none": lambda: lm.LinearRegression(),
+        "l2": lambda: lm.Ridge(alpha=p.alpha, random_state=ctx.seed),
+        "l1": lambda: lm.Lasso(alpha=p.alpha, random_state=ctx.seed, max_iter=10_000),
+        "elasticnet": lambda: lm.ElasticNet(alpha=p.alpha, l1_ratio=p.l1_ratio, random_state=ctx.seed),
+    }[p.penalty]()
+    return _wrap("linear_regression", p, ctx, est)
+
+
+# ------------------------------------------------------------------ trees and boosting
+
+
+class TreeParams(Params):
+    max_depth: int | None = Field(None, ge=1, description="Maximum depth; None grows until leaves are pure.")
+    min_samples_leaf: int = Field(1, ge=1, description="Minimum rows in a leaf; larger smooths the model.")
+    class_weight: Literal["balanced"] | None = Field(None, description="balanced reweights rare classes.")
+
+
+@register_model(
+    "decision_tree", family="classical", tasks=BOTH, params=TreeParams,
+    description="A single decision tree (scikit-learn CART).",
+)  # fmt: skip
+def _tree(p: TreeParams, ctx: BuildContext) -> SklearnModel:
+    from sklearn import tree
+
+    if ctx.task == "classification":
+        est: Any = tree.DecisionTreeClassifier(
+            max_depth=p.max_depth, min_samples_leaf=p.min_samples_leaf, class_weight=p.class_weight,
+            random_state=ctx.seed,
+        )  # fmt: skip
+    else:
+        est = tree.DecisionTreeRegressor(
+            max_depth=p.max_depth, min_samples_leaf=p.min_samples_leaf, random_state=ctx.seed
+        )
+    return _wrap("decision_tree", p, ctx, est)
+
+
+class ForestParams(TreeParams):
+    n_estimators: int = Field(300, ge=1, description="Number of trees.")
+    max_features: Literal["sqrt", "log2"] | float | None = Field(
+        "sqrt", description="Features tried per split: sqrt, log2, a fraction, or None for all."
+    )
+    n_jobs: int = Field(-1, description="Parallel jobs; -1 uses every core.")
+
+
+@register_model(
+    "random_forest", family="classical", tasks=BOTH, params=ForestParams,
+    description="Random forest of decision trees (scikit-learn).",
+)  # fmt: skip
+def _forest(p: ForestParams, ctx: BuildContext) -> SklearnModel:
+    from sklearn import ensemble
+
+    common = dict(
+        n_estimators=p.n_estimators, max_depth=p.max_depth, min_samples_leaf=p.min_samples_leaf,
+        max_features=p.max_features, n_jobs=p.n_jobs, random_state=ctx.seed,
+    )  # fmt: skip
+    if ctx.task == "classification":
+        est: Any = ensemble.RandomForestClassifier(class_weight=p.class_weight, **common)
+    else:
+        est = ensemble.RandomForestRegressor(**common)
+    return _wrap("random_forest", p, ctx, est)
+
+
+class LightGBMParams(Params):
+    n_estimators: int = Field(500, ge=1, description="Boosting rounds (an upper bound with early stopping).")
+    learning_rate: float = Field(0.05, gt=0, description="Shrinkage per round.")
+    num_leaves: int = Field(31, ge=2, description="Leaves per tree: the main capacity control.")
+    max_depth: int = Field(-1, description="Maximum tree depth; -1 for no limit.")
+    min_child_samples: int = Field(20, ge=1, description="Minimum rows in a leaf.")
+    subsample: float = Field(1.0, gt=0, le=1, description="Row fraction sampled per round.")
+    colsample_bytree: float = Field(1.0, gt=0, le=1, description="Feature fraction sampled per tree.")
+    reg_alpha: float = Field(0.0, ge=0, description="L1 penalty on leaf weights.")
+    reg_lambda: float = Field(0.0, ge=0, description="L2 penalty on leaf weights.")
+    early_stopping_rounds: int | None = Field(
+        50, ge=1, description="Stop when the validation loss has not improved for this many rounds."
+    )
+    class_weight: Literal["balanced"] | None = Field(None, description="balanced reweights rare classes.")
+
+
+@register_model(
+    "lightgbm", family="classical", tasks=BOTH, params=LightGBMParams,
+    description="Gradient-boosted trees (LightGBM), with early stopping on the validation split.",
+)  # fmt: skip
+def _lightgbm(p: LightGBMParams, ctx: BuildContext) -> SklearnModel:
+    import lightgbm
+
+    kwargs = p.model_dump(exclude={"early_stopping_rounds", "class_weight"})
+    # subsample only takes effect with bagging enabled; deterministic + one thread keeps runs reproducible.
+    kwargs.update(subsample_freq=1 if p.subsample < 1 else 0, random_state=ctx.seed, verbose=-1,
+                  deterministic=True, force_row_wise=True, n_jobs=1)  # fmt: skip
+    if ctx.task == "classification":
+        est: Any = lightgbm.LGBMClassifier(class_weight=p.class_weight, **kwargs)
+    else:
+        est = lightgbm.LGBMRegressor(**kwargs)
+    return _wrap("lightgbm", p, ctx, est)
+
+
+# ------------------------------------------------------------------ kernels and neighbours
+
+
+class SVMParams(Params):
+    C: float = Field(1.0, gt=0, description="Inverse regularisation strength.")
+    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = Field("rbf", description="Kernel function.")
+    gamma: Literal["scale", "auto"] | float = Field("scale", description="Kernel coefficient.")
+    epsilon: float = Field(0.1, ge=0, description="Width of the no-penalty tube (regression only).")
+
+
+@register_model(
+    "svm", family="classical", tasks=BOTH, params=SVMParams,
+    description="Support vector machine (scikit-learn SVC with probabilities / SVR).",
+)  # fmt: skip
+def _svm(p: SVMParams, ctx: BuildContext) -> SklearnModel:
+    from sklearn import svm
+
+    if ctx.task == "classification":
+        est: Any = svm.SVC(C=p.C, kernel=p.kernel, gamma=p.gamma, probability=True, random_state=ctx.seed)
+    else:
+        est = svm.SVR(C=p.C, kernel=p.kernel, gamma=p.gamma, epsilon=p.epsilon)
+    return _wrap("svm", p, ctx, est)
+
+
+class KNNParams(Params):
+    n_neighbors: int = Field(5, ge=1, description="Neighbours that vote.")
+    weights: Literal["uniform", "distance"] = Field("uniform", description="distance: closer votes count more.")
+    metric: Literal["minkowski", "euclidean", "manhattan", "cosine"] = Field(
+        "minkowski", description="Distance metric."
+    )
+
+
+@register_model(
+    "knn", family="classical", tasks=BOTH, params=KNNParams,
+    description="k-nearest neighbours (scikit-learn).",
+)  # fmt: skip
+def _knn(p: KNNParams, ctx: BuildContext) -> SklearnModel:
+    from sklearn import neighbors
+
+    cls = neighbors.KNeighborsClassifier if ctx.task == "classification" else neighbors.KNeighborsRegressor
+    return _wrap("knn", p, ctx, cls(n_neighbors=p.n_neighbors, weights=p.weights, metric=p.metric))

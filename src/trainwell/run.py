@@ -1,0 +1,147 @@
+"""A finished run, read back from disk: predict, evaluate and inspect exactly what was trained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainwell.config import ExperimentConfig, load_config
+from trainwell.data.prepare import load_preparer
+from trainwell.data.sources import read_table
+from trainwell.errors import UserError
+from trainwell.evaluate.metrics import compute_metrics
+from trainwell.models.registry import Model, load_model
+from trainwell.track.files import write_text
+
+
+def decode(value: Any) -> Any:
+    """numpy scalars → plain Python values, so classes survive JSON unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class Run:
+    """A complete run directory: its config, metrics, preparation pipeline and model."""
+
+    def __init__(self, directory: Path, config: ExperimentConfig, info: dict[str, Any],
+                 metrics: dict[str, Any], model: Model, preparer: Any) -> None:  # fmt: skip
+        self.dir, self.config, self.info, self.metrics = directory, config, info, metrics
+        self.model, self.preparer = model, preparer
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Run:
+        """Read a run; refuses folders that are not a complete run."""
+        directory = Path(directory)
+        info_path = directory / "run.json"
+        if not info_path.is_file():
+            raise UserError(f"{directory} is not a trainwell run (no run.json); pass the folder `train` printed")
+        info = json.loads(info_path.read_text())
+        if info.get("status") != "complete":
+            raise UserError(f"{directory} holds an incomplete run (status {info.get('status')!r}); train it again")
+        config = load_config(directory / "config.yaml")
+        metrics = json.loads((directory / "metrics.json").read_text())
+        model = load_model(directory / "model")
+        preparer = load_preparer(directory / "model" / "preparer.skops")
+        return cls(directory, config, info, metrics, model, preparer)
+
+    @property
+    def task(self) -> str:
+        return str(self.info["task"])
+
+    @property
+    def classes(self) -> list[Any]:
+        return list(self.info["classes"])
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Per-epoch training history (empty for classical models)."""
+        path = self.dir / "history.csv"
+        return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+    def features(self, data: pd.DataFrame | str | Path) -> np.ndarray:
+        """Apply the saved preparation to new rows; names any column the model needs that is missing."""
+        frame, source = _frame(data)
+        needed = self.info["input_columns"]
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            shown = ", ".join(f'"{c}"' for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise UserError(f"{source} is missing column(s) the model needs: {shown}")
+        return np.asarray(self.preparer.transform(frame[needed]), dtype=np.float32)
+
+    def predict(self, data: pd.DataFrame | str | Path) -> np.ndarray:
+        """Predicted labels (the original class values) or regression values."""
+        return self._decode(self.model.predict(self.features(data)))
+
+    def predict_proba(self, data: pd.DataFrame | str | Path) -> pd.DataFrame:
+        """Class probabilities as `proba_<class>` columns (classifiers only)."""
+        proba = self.model.predict_proba(self.features(data)) if self.task == "classification" else None
+        if proba is None:
+            raise UserError(f"model {self.info['model']} ({self.task}) gives no class probabilities")
+        return pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])
+
+    def predictions(self, data: pd.DataFrame | str | Path) -> pd.DataFrame:
+        """A `prediction` column, plus `proba_<class>` columns for classifiers."""
+        X = self.features(data)
+        out = pd.DataFrame({"prediction": self._decode(self.model.predict(X))})
+        proba = self.model.predict_proba(X) if self.task == "classification" else None
+        if proba is not None:
+            out = pd.concat([out, pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])], axis=1)
+        return out
+
+    def evaluate(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:
+        """Metrics on labelled data (the target column must be present)."""
+        frame, source = _frame(data)
+        target = self.info["target"]
+        if target not in frame.columns:
+            raise UserError(f'{source} has no target column "{target}"; evaluate needs labelled rows')
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+        y = self._encode(frame[target], source)
+        X = self.features(frame)
+        n = len(self.classes)
+        return compute_metrics(self.task, y, self.model.predict(X), self.model.predict_proba(X), n_classes=n)  # type: ignore[arg-type]
+
+    def _decode(self, pred: np.ndarray) -> np.ndarray:
+        return np.array(self.classes, dtype=object)[pred] if self.task == "classification" else pred
+
+    def _encode(self, series: pd.Series, source: str) -> np.ndarray:
+        if self.task == "regression":
+            values = pd.to_numeric(series, errors="coerce")
+            if values.isna().any():
+                raise UserError(f'{source}: target "{self.info["target"]}" has non-numeric values')
+            return values.to_numpy(np.float64)
+        index = {str(c): i for i, c in enumerate(self.classes)}
+        unknown = sorted({str(v) for v in series} - set(index))
+        if unknown:
+            raise UserError(f'{source}: target "{self.info["target"]}" has labels the model never saw: '
+                            + ", ".join(unknown[:10]))  # fmt: skip
+        return np.array([index[str(v)] for v in series], dtype=np.int64)
+
+
+def _frame(data: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str]:
+    if isinstance(data, pd.DataFrame):
+        return data, "the DataFrame"
+    return read_table(data), str(data)
+
+
+def write_predictions(path: Path, splits: Any, outputs: dict[str, tuple[np.ndarray, np.ndarray | None]],
+                      prep: Any) -> None:  # fmt: skip
+    """predictions.csv: validation and test rows with truth, prediction and probabilities, for the report."""
+    parts = []
+    for split in ("validation", "test"):
+        if split not in outputs:
+            continue
+        rows = getattr(splits, split)
+        pred, proba = outputs[split]
+        y_true = prep.y[rows]
+        if prep.task == "classification":
+            labels = np.array(prep.classes, dtype=object)
+            y_true, pred = labels[y_true], labels[pred]
+        part = pd.DataFrame({"split": split, "row": rows, "y_true": y_true, "y_pred": pred})
+        if proba is not None:
+            part = pd.concat([part, pd.DataFrame(proba, columns=[f"proba_{c}" for c in prep.classes])], axis=1)
+        parts.append(part)
+    if parts:
+        write_text(path, pd.concat(parts, ignore_index=True).to_csv(index=False))
