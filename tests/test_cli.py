@@ -112,7 +112,7 @@ BAD_INPUTS = {
     "bad model param": r'model.hiden_sizes.*did you mean "hidden_sizes"',
     "wrong type": r'"train.epochs"',
     "unknown key": r'did you mean "test"',
-    "unknown dataset": r'did you mean "iris"',
+    "unknown dataset": r'did you mean "builtin:iris"',
 }
 
 

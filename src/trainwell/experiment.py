@@ -43,7 +43,7 @@ class Prepared:
 def train(
     config: str | Path | dict[str, Any] | ExperimentConfig | None = None,
     *,
-    data: pd.DataFrame | None = None,
+    data: pd.DataFrame | dict[str, Any] | None = None,
     run_dir: str | Path | None = None,
     quiet: bool = False,
     **overrides: Any,
@@ -51,13 +51,16 @@ def train(
     """Train, validate, test once and save a run; returns the loaded Run.
 
     `overrides` are dotted keys (`**{"train.lr": 0.1}`), whole sections (`train={"lr": 0.1}`) or
-    `model="mlp"`; `data` is a DataFrame used instead of `data.source`.
+    `model="mlp"`; `data` is either a DataFrame used instead of `data.source`, or a `data` section override.
     """
+    frame = data if isinstance(data, pd.DataFrame) else None
+    if isinstance(data, dict):
+        overrides["data"] = data
     cfg = load_config(config if config is not None else {}, _nest(overrides))
     if cfg.model.name != "auto":  # fail on a bad model parameter before loading any data
         parse_params(cfg.model.name, cfg.model.params)
     started = time.time()
-    ds = _load(cfg, data)
+    ds = _load(cfg, frame)
     prep = prepare_target(ds, cfg)
     splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
     features = [c for c, t in prep.schema.items() if t != "id"]
@@ -132,7 +135,10 @@ def prepare_target(ds: Dataset, cfg: ExperimentConfig) -> Prepared:
         raise UserError(f'{ds.name}: target column "{target}" not found{did_you_mean(target, frame.columns)}')
     missing_target = int(frame[target].isna().sum())
     frame = frame[frame[target].notna()]
-    schema = infer_schema(frame, target, cfg.data.column_types, cfg.data.features, cfg.data.drop)
+    overrides: dict[str, Any] = dict(cfg.data.column_types)
+    if ds.image_shape:  # pixels stay numeric and in order, so a CNN can reshape them
+        overrides = {c: "numeric" for c in frame.columns if c != target} | overrides
+    schema = infer_schema(frame, target, overrides, cfg.data.features, cfg.data.drop)
     rows_in = len(frame)
     if cfg.prepare.drop_duplicates:
         keys = [c for c, t in schema.items() if t != "id"] + [target]

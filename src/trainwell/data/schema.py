@@ -134,8 +134,8 @@ def _infer_strings(name: str, values: pd.Series) -> ColumnType:
 
 def _is_flag(values: pd.Series) -> bool:
     """Exactly two distinct values, one reading as true and the other as false (0/1, yes/no, ...)."""
-    distinct = pd.unique(values.iloc[: 10 * _SAMPLE]) if len(values) > 10 * _SAMPLE else pd.unique(values)
-    if len(distinct) != 2 or pd.Series(values).nunique() != 2:
+    distinct = pd.unique(values)
+    if len(distinct) != 2:
         return False
     words = {flag_word(v) for v in distinct}
     return len(words & TRUE_WORDS) == 1 and len(words & FALSE_WORDS) == 1

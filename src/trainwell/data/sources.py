@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,9 +123,10 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
         return pd.read_csv(path, sep=sep)
     except pd.errors.EmptyDataError:
         raise UserError(f"data file {path} is empty (no header, no rows)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"data file {path} is not a readable CSV: {first}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"data file {path} is not a readable CSV: it is not UTF-8 text; save it as UTF-8") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise UserError(f"data file {path} is not a readable CSV: {_first_line(exc)}") from None
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -132,8 +134,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except (OSError, ValueError, TypeError) as exc:  # pyarrow.ArrowInvalid is a ValueError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"data file {path} is not a readable Parquet file: {first}") from None
+        raise UserError(f"data file {path} is not a readable Parquet file: {_first_line(exc)}") from None
 
 
 def _read_npz(path: Path) -> tuple[pd.DataFrame, tuple[int, int, int] | None]:
@@ -145,7 +146,7 @@ def _read_npz(path: Path) -> tuple[pd.DataFrame, tuple[int, int, int] | None]:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise UserError(f"data file {path} is not a readable .npz archive of plain arrays: {exc}") from None
+        raise UserError(f"data file {path} is not a readable .npz of plain arrays: {_first_line(exc)}") from None
     if "X" not in arrays:
         raise UserError(f"data file {path} has no array named X (found: {', '.join(arrays) or 'none'}); "
                         "save it with np.savez(path, X=features, y=target)")
@@ -191,9 +192,15 @@ def _clean_frame(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _shown(columns: object, limit: int = 20) -> str:
+def _first_line(exc: BaseException) -> str:
+    """The first line of a library's error message, so a UserError stays one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _shown(columns: Iterable[Any], limit: int = 20) -> str:
     """A short, comma-separated list of column names for error messages."""
-    names = [str(c) for c in columns]  # type: ignore[attr-defined]
+    names = [str(c) for c in columns]
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 

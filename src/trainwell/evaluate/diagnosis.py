@@ -25,24 +25,32 @@ EXPLODE_FACTOR = 10.0
 # A classical fit whose R² on its own training rows is below this is twice as bad as predicting the mean:
 # its optimiser blew up (SGD-style estimators) rather than merely underfitting.
 DIVERGED_R2 = -1.0
-# A "jump" is an epoch where the training loss rose by more than 10% of the curve's whole range AND more
-# than 2% of its current value: healthy epoch-averaged losses barely rise at all, a plateau's noise is
-# small against the level, and a near-zero overfitted loss is small against the range.
-JUMP_OF_RANGE = 0.10
+# The loss "span" is how far training brought it down: the median of the first 3 epochs (robust to one
+# exploding first epoch) minus the minimum. A "jump" is an epoch where the training loss rose by more than
+# 10% of the span AND 2% of its value: epoch-averaged training losses barely rise in healthy runs, a
+# plateau's mini-batch noise is small against the level, a near-zero overfitted loss small against the span.
+JUMP_OF_SPAN = 0.10
 JUMP_OF_LEVEL = 0.02
-# Unstable when at least this many jumps (training loss) or zigzags (validation loss up then down)...
-UNSTABLE_MIN_JUMPS = 2
-# ... and they make up at least this fraction of the epoch-to-epoch steps.
-UNSTABLE_JUMP_FRACTION = 0.15
-# The validation loss turned when its mean over the last epochs sits 10% above its minimum and the
-# minimum is at least 2 epochs back: smaller rises are within epoch-to-epoch noise.
+# Unstable when the training loss jumped in at least 3 epochs and in 20% of the epoch-to-epoch steps
+# (fewer is ordinary mini-batch noise: Adam at 1e-2 with batch 32 jumps in about 1 step in 7)...
+UNSTABLE_MIN_JUMPS = 3
+UNSTABLE_JUMP_FRACTION = 0.20
+# ... or when it ended (mean of the last 3 epochs) 25% above its best and by more than 2% of the span:
+# a sane learning rate never lets the training loss climb back like that.
+UNSTABLE_REGRESS = 0.25
+UNSTABLE_REGRESS_OF_SPAN = 0.02
+# The validation loss turned when, smoothed over 3 epochs, it ends 10% above its smoothed minimum and the
+# best epoch is at least 2 epochs back: smaller rises, or rises from one lucky epoch, are noise. It is overfitting only
+# if the training loss kept falling after that epoch; if it rose too, training itself is unstable.
 OVERFIT_RISE = 0.10
 OVERFIT_MIN_EPOCHS_AFTER = 2
 # Train-minus-validation score gap that means overfitting: 10 accuracy points, or 0.15 of R².
 OVERFIT_GAP: dict[str, float] = {"classification": 0.10, "regression": 0.15}
-# Still improving when the monitored loss fell at least 1% per epoch over the last quarter of training:
-# ten more epochs would gain about 10%, worth spending.
-STILL_IMPROVING_RATE = 0.01
+# Still improving when the last quarter of the epochs (at least 3) still brought 10% of the whole loss
+# reduction since epoch 1 (a converged curve brings ~0% there, a straight descent 25%) and the loss still
+# falls 0.2% per epoch or faster (slower than that, more epochs are not worth their cost).
+STILL_IMPROVING_SHARE = 0.10
+STILL_IMPROVING_RATE = 0.002
 TAIL_FRACTION = 0.25
 MIN_TAIL = 3
 # Underfitting when the model cannot fit even its training rows: a classifier whose training balanced
@@ -94,12 +102,10 @@ def diagnose(
 def _curve_evidence(history: list[dict[str, Any]], ev: dict, budget: int | None) -> dict[str, Any]:
     """Shape numbers of the loss curves: divergence, jumps, the validation turn and the final trend."""
     train = np.array([_num(r.get("train_loss")) for r in history])
-    has_val = all("val_loss" in r for r in history)
-    val = np.array([_num(r.get("val_loss")) for r in history]) if has_val else None
+    val = np.array([_num(r.get("val_loss")) for r in history]) if all("val_loss" in r for r in history) else None
     ev.update(epochs_run=len(history), epochs_budget=budget)
     finite = np.isfinite(train) & (np.isfinite(val) if val is not None else True)
-    flagged = any(_num(r.get("diverged", 0)) > 0 for r in history)
-    out: dict[str, Any] = {"diverged": flagged or not finite.all(), "has_val": has_val}
+    out: dict[str, Any] = {"diverged": not finite.all() or any(_num(r.get("diverged")) > 0 for r in history)}
     if not finite.all():
         ev["non_finite_epoch"] = int(np.argmin(finite)) + 1
     t = train[np.isfinite(train)]
@@ -110,20 +116,30 @@ def _curve_evidence(history: list[dict[str, Any]], ev: dict, budget: int | None)
             ev["train_loss_growth"] = t[-1] / max(t.min(), 1e-12)
     if out["diverged"] or len(history) < MIN_EPOCHS_FOR_CURVES:
         return out
-    ev["train_jumps"] = out["train_jumps"] = _count_jumps(train)
-    monitored = train
+    span = _span(train)
+    ev["train_jumps"] = out["jumps"] = _count_jumps(train, span)
+    ev["train_regress"] = out["regress"] = float(train[-MIN_TAIL:].mean() / max(train.min(), 1e-12) - 1)
+    out["regress_of_span"] = float((train[-MIN_TAIL:].mean() - train.min()) / span)
     if val is not None:
-        ev["val_zigzags"] = out["val_zigzags"] = _count_zigzags(val)
-        best = int(np.argmin(val))
-        tail = val[-min(MIN_TAIL, len(val) - best - 1) :] if best < len(val) - 1 else val[-1:]
-        ev.update(best_epoch=best + 1, val_loss_min=val[best], val_loss_final=val[-1])
-        ev["val_rise"] = out["val_rise"] = float(tail.mean() / max(val[best], 1e-12) - 1)
-        ev["epochs_after_best"] = out["epochs_after_best"] = len(val) - best - 1
-        ev["train_loss_change_after_best"] = float(train[-1] / max(train[best], 1e-12) - 1)
-        out["best_epoch"] = best + 1
-        monitored = val
-    ev["final_trend_per_epoch"] = out["trend"] = _tail_trend(monitored)
+        out.update(_turn(train, val, ev))
+    monitored = val if val is not None else train
+    ev["final_trend_per_epoch"] = out["trend"] = trend = _tail_trend(monitored)
+    total_drop = monitored[0] - monitored.min()
+    tail_drop = -trend * monitored[-1] * (_tail_length(monitored) - 1)
+    ev["tail_share_of_improvement"] = out["tail_share"] = float(tail_drop / total_drop) if total_drop > 0 else 0.0
     return out
+
+
+def _turn(train: np.ndarray, val: np.ndarray, ev: dict) -> dict[str, Any]:
+    """Where the validation loss bottomed, how far its smoothed curve rose since, what training did meanwhile."""
+    best = int(np.argmin(val))
+    smooth = np.convolve(val, np.ones(MIN_TAIL) / MIN_TAIL, mode="valid") if len(val) >= MIN_TAIL else val
+    rise = float(smooth[-1] / max(smooth.min(), 1e-12) - 1)
+    after = len(val) - best - 1
+    change = float(train[-1] / max(train[best], 1e-12) - 1)
+    ev.update(best_epoch=best + 1, val_loss_min=val[best], val_loss_final=val[-1], val_rise=rise)
+    ev.update(epochs_after_best=after, train_loss_change_after_best=change)
+    return {"best_epoch": best + 1, "val_rise": rise, "epochs_after_best": after, "train_change": change}
 
 
 def _level_evidence(
@@ -142,11 +158,11 @@ def _level_evidence(
     if not (math.isnan(tr) or math.isnan(va)):
         ev[f"gap_{name}"] = out["gap"] = tr - va
     if task == "classification":
-        k = len(train_m.get("confusion_matrix") or []) or None
+        # chance level 1/K; K comes from a confusion matrix, else binary is assumed (the strictest common case)
+        k = len(train_m.get("confusion_matrix") or val_m.get("confusion_matrix") or []) or 2
         bal = _num(train_m.get("balanced_accuracy", tr))
-        if not math.isnan(bal):
-            chance = 1.0 / k if k else 0.0
-            ev["train_skill"] = out["skill"] = (bal - chance) / (1 - chance) if chance < 1 else bal
+        if not math.isnan(bal) and k > 1:
+            ev["train_skill"] = out["skill"] = (bal - 1 / k) / (1 - 1 / k)
     else:
         out["skill"] = tr
         bad = [k for k in ("mse", "rmse", "r2") if k in train_m and not math.isfinite(_num(train_m[k]))]
@@ -174,45 +190,43 @@ def _verdict(curves: dict | None, levels: dict, task: Task, ev: dict) -> tuple[V
         return "diverged", None
     steps = max(int(ev.get("epochs_run") or 0) - 1, 1)
     needed = max(UNSTABLE_MIN_JUMPS, math.ceil(UNSTABLE_JUMP_FRACTION * steps))
-    if max(c.get("train_jumps", 0), c.get("val_zigzags", 0)) >= needed:
+    regressed = c.get("regress", 0) > UNSTABLE_REGRESS and c.get("regress_of_span", 0) > UNSTABLE_REGRESS_OF_SPAN
+    if c.get("jumps", 0) >= needed or regressed:
         return "unstable", None
     if c.get("val_rise", 0.0) > OVERFIT_RISE and c.get("epochs_after_best", 0) >= OVERFIT_MIN_EPOCHS_AFTER:
-        return "overfitting", c["best_epoch"]
-    if c.get("trend", 0.0) <= -STILL_IMPROVING_RATE:
+        return ("overfitting", c["best_epoch"]) if c["train_change"] < 0 else ("unstable", None)
+    if c.get("trend", 0.0) <= -STILL_IMPROVING_RATE and c.get("tail_share", 0.0) >= STILL_IMPROVING_SHARE:
         return "still_improving", None
+    skill = levels.get("skill", float("nan"))
+    if math.isnan(skill) and ev.get("lc_train_score") is not None:
+        skill = float(ev["lc_train_score"])
+    threshold = UNDERFIT_SKILL if task == "classification" else UNDERFIT_R2
+    if not math.isnan(skill) and skill < threshold:  # fix bias first: a gap means little at chance level
+        return "underfitting", None
     gap = levels.get("gap", ev.get("lc_gap"))
     if gap is not None and gap > OVERFIT_GAP[task]:
         return "overfitting", None
-    skill = levels.get("skill", float("nan"))
-    if math.isnan(skill) and "lc_train_score" in ev:
-        skill = float(ev["lc_train_score"])
-    threshold = UNDERFIT_SKILL if task == "classification" else UNDERFIT_R2
-    if not math.isnan(skill) and skill < threshold:
-        return "underfitting", None
     return "good_fit", None
 
 
-def _count_jumps(loss: np.ndarray) -> int:
-    """Epochs where the loss rose by more than JUMP_OF_RANGE of its range and JUMP_OF_LEVEL of its value."""
+def _count_jumps(loss: np.ndarray, span: float) -> int:
+    """Epochs where the loss rose by more than JUMP_OF_SPAN of its span and JUMP_OF_LEVEL of its value."""
     rise = np.diff(loss)
-    span = max(float(loss.max() - loss.min()), 1e-12)
-    big = (rise > JUMP_OF_RANGE * span) & (rise > JUMP_OF_LEVEL * np.abs(loss[:-1]))
-    return int(big.sum())
+    return int(((rise > JUMP_OF_SPAN * span) & (rise > JUMP_OF_LEVEL * np.abs(loss[:-1]))).sum())
 
 
-def _count_zigzags(loss: np.ndarray) -> int:
-    """Big rises immediately undone by a big fall: oscillation, as opposed to a steady overfitting climb."""
-    step = np.diff(loss)
-    span = max(float(loss.max() - loss.min()), 1e-12)
-    big = (np.abs(step) > JUMP_OF_RANGE * span) & (np.abs(step) > JUMP_OF_LEVEL * np.abs(loss[:-1]))
-    up, down = big & (step > 0), big & (step < 0)
-    return int((up[:-1] & down[1:]).sum())
+def _span(loss: np.ndarray) -> float:
+    """How far training brought the loss down: median of the first 3 epochs minus the minimum."""
+    return max(float(np.median(loss[:MIN_TAIL]) - loss.min()), 1e-12)
+
+
+def _tail_length(loss: np.ndarray) -> int:
+    return min(len(loss), max(MIN_TAIL, math.ceil(TAIL_FRACTION * len(loss))))
 
 
 def _tail_trend(loss: np.ndarray) -> float:
     """Relative change per epoch over the last quarter: the slope of log(loss), negative when still falling."""
-    n = max(MIN_TAIL, math.ceil(TAIL_FRACTION * len(loss)))
-    tail = np.log(np.maximum(loss[-n:], 1e-12))
+    tail = np.log(np.maximum(loss[-_tail_length(loss) :], 1e-12))
     slope = np.polyfit(np.arange(len(tail)), tail, 1)[0]
     return float(math.expm1(slope))
 
@@ -256,7 +270,10 @@ class _AdviceContext:
         return "n/a" if value is None or not math.isfinite(float(value)) else format(float(value), fmt)
 
     def scores(self) -> str:
-        return f"train {self.score} {self.num('train_' + self.score)} vs validation {self.num('val_' + self.score)}"
+        """' (train accuracy 0.91 vs validation 0.88)', or '' when the scores are unknown."""
+        if self.ev.get(f"train_{self.score}") is None:
+            return ""
+        return f" (train {self.score} {self.num('train_' + self.score)} vs validation {self.num('val_' + self.score)})"
 
     def more_data(self) -> list[str]:
         if self.lc_gain is not None and self.lc_gain >= LC_GAIN:
@@ -270,11 +287,11 @@ def _lr(ctx: _AdviceContext, factor: float) -> str:
 
 
 def _sum_diverged(ctx: _AdviceContext) -> str:
-    if ctx.neural and "non_finite_epoch" in ctx.ev:
+    if ctx.neural and ctx.ev.get("non_finite_epoch") is not None:
         return f"Training diverged: the loss became NaN/inf at epoch {ctx.ev['non_finite_epoch']}."
     if ctx.neural:
         return f"Training diverged: the training loss grew to {ctx.num('train_loss_growth')}x its best value."
-    return f"The fit blew up: non-finite or absurd training scores ({ctx.scores()})."
+    return f"The fit blew up: non-finite or absurd training scores{ctx.scores()}."
 
 
 def _adv_diverged(ctx: _AdviceContext) -> list[str]:
@@ -293,10 +310,17 @@ def _adv_diverged(ctx: _AdviceContext) -> list[str]:
 
 
 def _sum_unstable(ctx: _AdviceContext) -> str:
-    return (
-        f"Training is unstable: the loss jumped up in {ctx.ev.get('train_jumps', 0)} epochs and zigzagged "
-        f"{ctx.ev.get('val_zigzags', 0)} times on validation; the learning rate is likely too high."
-    )
+    if float(ctx.ev.get("train_regress") or 0) > UNSTABLE_REGRESS or int(ctx.ev.get("train_jumps") or 0) > 1:
+        what = (
+            f"the training loss jumped up in {ctx.ev.get('train_jumps', 0)} epochs and ended "
+            f"{ctx.num('train_regress', '.0%')} above its best"
+        )
+    else:
+        what = (
+            f"after epoch {ctx.ev.get('best_epoch')} the validation loss rose {ctx.num('val_rise', '.0%')} and "
+            f"the training loss rose {ctx.num('train_loss_change_after_best', '.0%')} with it"
+        )
+    return f"Training is unstable: {what}; the learning rate is likely too high."
 
 
 def _adv_unstable(ctx: _AdviceContext) -> list[str]:
@@ -314,7 +338,7 @@ def _sum_overfitting(ctx: _AdviceContext) -> str:
             f"Overfitting: the validation loss bottomed at epoch {ctx.turn} ({ctx.num('val_loss_min')}) and rose "
             f"{ctx.num('val_rise', '.0%')} after it while the training loss kept falling."
         )
-    return f"Overfitting: the model fits training rows much better than new ones ({ctx.scores()})."
+    return f"Overfitting: the model fits training rows much better than new ones{ctx.scores()}."
 
 
 def _adv_overfitting(ctx: _AdviceContext) -> list[str]:
@@ -355,7 +379,7 @@ def _adv_still_improving(ctx: _AdviceContext) -> list[str]:
 
 
 def _sum_underfitting(ctx: _AdviceContext) -> str:
-    return f"Underfitting: the model does not fit even its training data ({ctx.scores()})."
+    return f"Underfitting: the model does not fit even its training data{ctx.scores()}."
 
 
 def _adv_underfitting(ctx: _AdviceContext) -> list[str]:
@@ -375,7 +399,7 @@ def _adv_underfitting(ctx: _AdviceContext) -> list[str]:
 
 
 def _sum_good_fit(ctx: _AdviceContext) -> str:
-    return f"Good fit: the model learns the training data and generalizes to validation ({ctx.scores()})."
+    return f"Good fit: the model learns the training data and generalizes to validation{ctx.scores()}."
 
 
 def _adv_good_fit(ctx: _AdviceContext) -> list[str]:

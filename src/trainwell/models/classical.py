@@ -45,7 +45,8 @@ class SklearnModel:
             import lightgbm
 
             kwargs = {
-                "eval_set": [(X_val, y_val)],
+                "eval_X": (X_val,),
+                "eval_y": (y_val,),
                 "callbacks": [lightgbm.early_stopping(self.params["early_stopping_rounds"], verbose=False)],
             }
         with warnings.catch_warnings():
@@ -181,7 +182,9 @@ class ForestParams(TreeParams):
     max_features: Literal["sqrt", "log2"] | float | None = Field(
         "sqrt", description="Features tried per split: sqrt, log2, a fraction, or None for all."
     )
-    n_jobs: int = Field(-1, description="Parallel jobs; -1 uses every core.")
+    n_jobs: int = Field(
+        1, description="Parallel jobs (-1: every core); above 1, regression predictions may differ in the last bits."
+    )
 
 
 @register_model(
@@ -243,20 +246,31 @@ class SVMParams(Params):
     C: float = Field(1.0, gt=0, description="Inverse regularisation strength.")
     kernel: Literal["rbf", "linear", "poly", "sigmoid"] = Field("rbf", description="Kernel function.")
     gamma: Literal["scale", "auto"] | float = Field("scale", description="Kernel coefficient.")
-    epsilon: float = Field(0.1, ge=0, description="Width of the no-penalty tube (regression only).")
+    epsilon: float = Field(
+        0.1, ge=0, description="Width of the no-penalty tube, in standard deviations of the target (regression)."
+    )
 
 
 @register_model(
     "svm", family="classical", tasks=BOTH, params=SVMParams,
-    description="Support vector machine (scikit-learn SVC with probabilities / SVR).",
+    description="Support vector machine (scikit-learn SVC with calibrated probabilities / SVR).",
 )  # fmt: skip
 def _svm(p: SVMParams, ctx: BuildContext) -> SklearnModel:
     from sklearn import svm
 
     if ctx.task == "classification":
-        est: Any = svm.SVC(C=p.C, kernel=p.kernel, gamma=p.gamma, probability=True, random_state=ctx.seed)
+        from sklearn.calibration import CalibratedClassifierCV
+
+        # Platt-calibrated probabilities from cross-validation; the final SVC is fitted on all rows.
+        svc = svm.SVC(C=p.C, kernel=p.kernel, gamma=p.gamma, random_state=ctx.seed)
+        est: Any = CalibratedClassifierCV(svc, method="sigmoid", ensemble=False)
     else:
-        est = svm.SVR(C=p.C, kernel=p.kernel, gamma=p.gamma, epsilon=p.epsilon)
+        from sklearn.compose import TransformedTargetRegressor
+        from sklearn.preprocessing import StandardScaler
+
+        # SVR's C and epsilon only mean the same thing across datasets on a standardised target.
+        svr = svm.SVR(C=p.C, kernel=p.kernel, gamma=p.gamma, epsilon=p.epsilon)
+        est = TransformedTargetRegressor(regressor=svr, transformer=StandardScaler())
     return _wrap("svm", p, ctx, est)
 
 

@@ -1,0 +1,385 @@
+"""The preparation pipeline: raw feature columns in, one dense float32 matrix out.
+
+It is a single scikit-learn Pipeline, fitted on the training split only (so nothing about validation
+or test rows leaks into scaling, imputation or vocabularies) and saved beside the model with skops,
+so predictions on new files are prepared exactly as training rows were. Predict-time surprises do
+not crash it: a stray string in a numeric column becomes missing and is imputed, an unseen category
+is encoded as infrequent/unknown, unparsable dates become missing.
+
+The small transformers below are proper scikit-learn estimators (constructors only store arguments,
+learned state ends in `_`) defined in this module, so skops can save and reload them without pickle.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import MissingIndicator, SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from trainwell.config import ColumnType, PrepareConfig
+from trainwell.data.schema import FALSE_WORDS, TRUE_WORDS, flag_word, parse_datetimes
+from trainwell.errors import UserError
+from trainwell.track.files import atomic_path
+
+TRUSTED_PREFIXES = ("trainwell.", "sklearn.", "numpy.", "scipy.", "pandas.", "builtins.", "collections.")
+# Callables under trusted prefixes that read files, run code or reach attributes by name: never trusted.
+_DANGEROUS = frozenset({"eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr",
+                        "input", "breakpoint", "load", "loads", "read_pickle", "fromfile", "system"})  # fmt: skip
+_PANDAS_PARTS = {"dayofweek": "day_of_week"}  # config name → pandas accessor (dayofweek is deprecated)
+TEXT_TERMS = 200  # vocabulary size per text column: enough signal, bounded width
+
+
+# ---------------------------------------------------------------- public API
+
+
+def build_preparer(schema: dict[str, ColumnType], cfg: PrepareConfig) -> Pipeline:
+    """An unfitted Pipeline: DataFrame with the schema's columns → dense float32 array.
+
+    Columns typed `id` are dropped. Output columns are grouped by kind (numeric, missing-value
+    indicators, boolean, categorical, datetime, text); `get_feature_names_out()` names each one.
+
+    Raises:
+        UserError: every column is an identifier, so nothing is left to learn from.
+    """
+    by_kind: dict[str, list[str]] = {}
+    for column, kind in schema.items():
+        by_kind.setdefault(kind, []).append(column)
+    steps: list[tuple[str, Any, list[str]]] = []
+    if numeric := by_kind.get("numeric"):
+        steps.append(("num", _numeric_pipeline(cfg), numeric))
+        if cfg.missing_indicators:
+            indicator = MissingIndicator(features="missing-only", error_on_new=False)
+            steps.append(("missing", Pipeline([("numbers", ToNumeric()), ("indicator", indicator)]), numeric))
+    if boolean := by_kind.get("boolean"):
+        impute = SimpleImputer(strategy="most_frequent", keep_empty_features=True)
+        steps.append(("bool", Pipeline([("flags", ToBoolean()), ("impute", impute)]), boolean))
+    if categorical := by_kind.get("categorical"):
+        steps.append(("cat", _categorical_pipeline(cfg), categorical))
+    if dates := by_kind.get("datetime"):
+        parts = DatetimeParts(parts=list(cfg.datetime_parts))
+        steps.append(("date", Pipeline([("parts", parts), *_impute_and_scale(cfg, "median")]), dates))
+    if text := by_kind.get("text"):
+        steps.append(("text", TextFeatures(max_features=TEXT_TERMS, min_df=2), text))
+    if not steps:
+        raise UserError("every feature column is an identifier (type id); give data.column_types for a real feature")
+    columns = ColumnTransformer(steps, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=True)
+    return Pipeline([("select", SelectColumns(columns=list(schema))), ("columns", columns), ("float32", ToFloat32())])
+
+
+def save_preparer(preparer: Any, path: str | Path) -> None:
+    """Save a fitted preparer with skops (no pickle), atomically: readers never see half a file."""
+    import skops.io as sio
+
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(sio.dumps(preparer))
+
+
+def load_preparer(path: str | Path) -> Any:
+    """Load a preparer saved by `save_preparer`, trusting only the libraries the pipeline is made of.
+
+    Raises:
+        UserError: the file is missing or not a skops file, or it holds types from other modules.
+    """
+    import skops.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"preparer file {path} not found; the run folder is incomplete, train it again")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise UserError(f"preparer file {path} is not a skops file ({type(exc).__name__}); train again") from None
+    refused = [t for t in untrusted if not is_trusted_type(t)]
+    if refused:
+        raise UserError(f"refusing to load {path}: it holds untrusted types {', '.join(refused[:5])}; "
+                        "only trainwell, scikit-learn, numpy, scipy and pandas types are loaded")  # fmt: skip
+    return sio.load(path, trusted=untrusted)
+
+
+def is_trusted_type(name: str) -> bool:
+    """A type from a library the pipeline is built of, and not a callable that reads files or runs code."""
+    return name.startswith(TRUSTED_PREFIXES) and name.rsplit(".", 1)[-1] not in _DANGEROUS
+
+
+# ---------------------------------------------------------------- pipelines per kind
+
+
+def _scaler(scaling: str) -> Any:
+    """The configured scaler, or "passthrough" for none."""
+    scalers = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
+    return scalers[scaling]() if scaling in scalers else "passthrough"
+
+
+def _impute_and_scale(cfg: PrepareConfig, strategy: str) -> list[tuple[str, Any]]:
+    """Imputation then scaling; constant imputation fills numbers with 0.
+
+    keep_empty_features: a column empty in the training split is filled (with 0) rather than dropped
+    with a warning, so the output width never depends on which rows the split drew.
+    """
+    impute = SimpleImputer(strategy=strategy, fill_value=0.0, keep_empty_features=True)
+    return [("impute", impute), ("scale", _scaler(cfg.scaling))]
+
+
+def _numeric_pipeline(cfg: PrepareConfig) -> Pipeline:
+    """Coerce to numbers → clip outliers (optional) → impute → scale."""
+    steps: list[tuple[str, Any]] = [("numbers", ToNumeric())]
+    if cfg.clip_outliers is not None:
+        steps.append(("clip", OutlierClipper(factor=cfg.clip_outliers)))
+    return Pipeline(steps + _impute_and_scale(cfg, cfg.impute_numeric))
+
+
+def _categorical_pipeline(cfg: PrepareConfig) -> Pipeline:
+    """Values as strings → impute (constant adds a "missing" category) → one-hot or ordinal codes."""
+    impute = SimpleImputer(strategy=cfg.impute_categorical, fill_value="missing", keep_empty_features=True)
+    if cfg.encoding == "onehot":
+        encoder: Any = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=cfg.max_categories,
+                                     sparse_output=False)  # fmt: skip
+    else:
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    return Pipeline([("strings", ToStrings()), ("impute", impute), ("encode", encoder)])
+
+
+# ---------------------------------------------------------------- transformers
+
+
+def _frame(X: Any) -> pd.DataFrame:
+    """Any 2-D input as a DataFrame (ColumnTransformer passes DataFrames; arrays get positional names)."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, pd.Series):
+        return X.to_frame()
+    array = np.asarray(X, dtype=object)
+    return pd.DataFrame(array.reshape(-1, 1) if array.ndim == 1 else array)
+
+
+class SelectColumns(TransformerMixin, BaseEstimator):
+    """Pick the training columns by name and order; a missing one is a UserError naming it."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+
+    def fit(self, X: Any, y: Any = None) -> SelectColumns:
+        self.transform(X)
+        self.n_features_in_ = len(self.columns)
+        self.feature_names_in_ = np.asarray(self.columns, dtype=object)
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            array = np.asarray(X)
+            if array.ndim != 2 or array.shape[1] != len(self.columns):
+                raise UserError(f"expected a table with the {len(self.columns)} columns {', '.join(self.columns[:10])}")
+            return pd.DataFrame(array, columns=self.columns)
+        missing = [c for c in self.columns if c not in X.columns]
+        if missing:
+            raise UserError(f"the data lacks column(s) the preparation needs: {', '.join(map(str, missing[:10]))}")
+        return X[list(self.columns)]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(self.columns, dtype=object)
+
+
+class ToNumeric(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Numbers as float64; anything unparsable (a stray "?" or "n/a") and ±inf becomes missing (NaN)."""
+
+    def fit(self, X: Any, y: Any = None) -> ToNumeric:
+        validate_data(self, X, reset=True, skip_check_array=True)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        frame = _frame(X)
+        out = np.empty(frame.shape, dtype=np.float64)
+        for j in range(frame.shape[1]):
+            out[:, j] = pd.to_numeric(frame.iloc[:, j], errors="coerce").astype(np.float64).to_numpy(na_value=np.nan)
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+
+class OutlierClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Clip values beyond `factor` interquartile ranges outside the training quartiles (NaN stays NaN)."""
+
+    def __init__(self, factor: float = 3.0) -> None:
+        self.factor = factor
+
+    def fit(self, X: Any, y: Any = None) -> OutlierClipper:
+        X = validate_data(self, X, reset=True, dtype=np.float64, ensure_all_finite="allow-nan")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": a column empty in training
+            q1, q3 = np.nanpercentile(X, [25, 75], axis=0)
+        iqr = q3 - q1
+        self.lower_ = np.nan_to_num(q1 - self.factor * iqr, nan=-np.inf)
+        self.upper_ = np.nan_to_num(q3 + self.factor * iqr, nan=np.inf)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "lower_")
+        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
+        return np.clip(X, self.lower_, self.upper_)
+
+
+class ToBoolean(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Flags as 0.0/1.0: true/false, yes/no, 1/0... or, for any other two values, the later one sorted is 1.
+
+    Values not seen in training become NaN, for the imputer that follows.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> ToBoolean:
+        validate_data(self, X, reset=True, skip_check_array=True)
+        frame = _frame(X)
+        self.true_words_: list[list[str]] = []
+        self.false_words_: list[list[str]] = []
+        for name, column in frame.items():
+            words = sorted({flag_word(v) for v in pd.unique(column.dropna())})
+            if set(words) <= TRUE_WORDS | FALSE_WORDS:
+                true, false = sorted(TRUE_WORDS), sorted(FALSE_WORDS)
+            elif len(words) <= 2:
+                true, false = words[1:], words[:1]
+            else:
+                raise UserError(f'column "{name}" is typed boolean but holds {len(words)} values (e.g. '
+                                f"{', '.join(words[:4])}); set data.column_types.{name}: categorical")  # fmt: skip
+            self.true_words_.append(true)
+            self.false_words_.append(false)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "true_words_")
+        frame = _frame(X)
+        out = np.full(frame.shape, np.nan)
+        for j in range(frame.shape[1]):
+            codes, uniques = pd.factorize(frame.iloc[:, j])
+            words = [flag_word(u) for u in uniques]
+            values = [1.0 if w in self.true_words_[j] else 0.0 if w in self.false_words_[j] else np.nan for w in words]
+            out[:, j] = np.append(values, np.nan)[codes]  # code -1 (missing) picks the trailing NaN
+        return out
+
+
+def _token(value: Any) -> Any:
+    """A category as a string; 3, 3.0 and "3" are the same category. Missing stays NaN."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return np.nan
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return str(value).strip()
+
+
+class ToStrings(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Categories as strings (object array), so mixed int/str columns encode cleanly; NaN marks missing."""
+
+    def fit(self, X: Any, y: Any = None) -> ToStrings:
+        validate_data(self, X, reset=True, skip_check_array=True)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        frame = _frame(X)
+        out = np.empty(frame.shape, dtype=object)
+        for j in range(frame.shape[1]):
+            codes, uniques = pd.factorize(frame.iloc[:, j])
+            out[:, j] = np.array([_token(u) for u in uniques] + [np.nan], dtype=object)[codes]
+        return out
+
+
+class DatetimeParts(TransformerMixin, BaseEstimator):
+    """Dates → the chosen parts (year, month, day, dayofweek, hour, minute) in UTC; unparsable → NaN."""
+
+    def __init__(self, parts: list[str] | None = None) -> None:
+        self.parts = parts
+
+    def fit(self, X: Any, y: Any = None) -> DatetimeParts:
+        validate_data(self, X, reset=True, skip_check_array=True)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        frame, parts = _frame(X), list(self.parts or [])
+        out = np.full((len(frame), frame.shape[1] * len(parts)), np.nan)
+        for j in range(frame.shape[1]):
+            dates = parse_datetimes(frame.iloc[:, j]).dt
+            for k, part in enumerate(parts):
+                values = getattr(dates, _PANDAS_PARTS.get(part, part)).astype("float64")
+                out[:, j * len(parts) + k] = values.to_numpy(na_value=np.nan)
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        names = _input_names(self, input_features)
+        return np.asarray([f"{c}_{p}" for c in names for p in self.parts or []], dtype=object)
+
+
+class TextFeatures(TransformerMixin, BaseEstimator):
+    """TF-IDF per text column with a bounded vocabulary; missing text is an empty document.
+
+    A column whose training text has no term in `min_df` rows retries with min_df=1, and a column
+    with no terms at all contributes no features rather than failing the run.
+    """
+
+    def __init__(self, max_features: int = TEXT_TERMS, min_df: int = 2) -> None:
+        self.max_features = max_features
+        self.min_df = min_df
+
+    def fit(self, X: Any, y: Any = None) -> TextFeatures:
+        validate_data(self, X, reset=True, skip_check_array=True)
+        frame = _frame(X)
+        self.vectorizers_: list[TfidfVectorizer | None] = []
+        for j in range(frame.shape[1]):
+            docs, fitted = _documents(frame.iloc[:, j]), None
+            for min_df in dict.fromkeys([self.min_df, 1]):
+                try:
+                    fitted = TfidfVectorizer(max_features=self.max_features, min_df=min_df).fit(docs)
+                    break
+                except ValueError:  # empty vocabulary
+                    continue
+            self.vectorizers_.append(fitted)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "vectorizers_")
+        frame = _frame(X)
+        blocks = [np.zeros((len(frame), 0))]
+        for j, vectorizer in enumerate(self.vectorizers_):
+            if vectorizer is not None:
+                blocks.append(vectorizer.transform(_documents(frame.iloc[:, j])).toarray())
+        return np.hstack(blocks)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        names = _input_names(self, input_features)
+        out = [f"{c}_{term}" for c, v in zip(names, self.vectorizers_, strict=True) if v is not None
+               for term in v.get_feature_names_out()]  # fmt: skip
+        return np.asarray(out, dtype=object)
+
+
+def _documents(column: pd.Series) -> list[str]:
+    """Text values as strings; missing is the empty document."""
+    return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in column]
+
+
+class ToFloat32(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """The final dense float32 matrix; values beyond float32's range are clipped, not turned into inf."""
+
+    def fit(self, X: Any, y: Any = None) -> ToFloat32:
+        validate_data(self, X, reset=True, skip_check_array=True)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        limit = np.finfo(np.float32).max
+        return np.clip(np.asarray(X, dtype=np.float64), -limit, limit).astype(np.float32)
+
+
+def _input_names(estimator: BaseEstimator, input_features: Any) -> list[str]:
+    """The input column names a transformer was fitted on (or was given)."""
+    if input_features is not None:
+        return [str(c) for c in input_features]
+    names = getattr(estimator, "feature_names_in_", None)
+    return [str(c) for c in names] if names is not None else [f"x{i}" for i in range(estimator.n_features_in_)]

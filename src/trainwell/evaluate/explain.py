@@ -1,0 +1,404 @@
+"""Explanations: which features a model relies on overall, and why it decided one row as it did.
+
+Which method each model family gets (all over the prepared float32 features the model sees):
+
+| family                               | global importance         | one row's contributions                  |
+|--------------------------------------|---------------------------|------------------------------------------|
+| every model                          | permutation importance    |                                          |
+| linear (has `coef_`)                 | coefficients              | coefficient x (value - background mean)  |
+| trees (LightGBM, forests, boosting)  | mean |SHAP| (TreeExplainer) | TreeSHAP values                         |
+| torch modules                        | mean |integrated gradients| | integrated gradients (Captum)          |
+| anything else                        | permutation importance    | permutation SHAP over a background sample |
+
+Partial dependence uses scikit-learn's `partial_dependence` for every model (non-scikit-learn models go
+through a small adapter). Classification rows are explained for the predicted class; the `output` field
+says in which units (log-odds, probability, logit or value). `model` may be a scikit-learn estimator, a
+torch module, or a trainwell Model (its `.estimator` or `.module` is used, else its predict functions).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.inspection import partial_dependence, permutation_importance
+from sklearn.metrics import accuracy_score, r2_score
+
+from trainwell.config import Task
+from trainwell.errors import UserError
+
+Method = Literal["linear", "tree_shap", "integrated_gradients", "permutation_shap"]
+_TREE_LIBRARIES = ("lightgbm.", "xgboost.", "catboost.")
+_TREE_NAMES = ("Tree", "Forest", "GradientBoosting")
+
+
+def explanation_method(model: Any) -> Method:
+    """The method `explain_rows` and `model_importance` use for this model (see the module table)."""
+    model = _unwrap(model)
+    if _is_torch(model):
+        return "integrated_gradients"
+    if hasattr(model, "coef_"):
+        return "linear"
+    kind = type(model)
+    if kind.__module__.startswith(_TREE_LIBRARIES) or (
+        kind.__module__.startswith("sklearn.") and any(name in kind.__name__ for name in _TREE_NAMES)
+    ):
+        return "tree_shap"
+    return "permutation_shap"
+
+
+# ---------------------------------------------------------------- global importance
+
+
+def permutation_importance_table(
+    model: Any, X: np.ndarray, y: np.ndarray, feature_names: Sequence[str], *,
+    task: Task, n_repeats: int = 5, seed: int = 0, max_rows: int = 2000,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Drop in accuracy (classification) or R² (regression) when a feature's column is shuffled.
+
+    Model-agnostic, so every model gets it; run it on the validation split, never the training one.
+    """
+    X, y = _rows(X, max_rows, seed), _rows(np.asarray(y), max_rows, seed)
+    estimator = _as_estimator(model)
+    score = accuracy_score if task == "classification" else r2_score
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*feature names.*")
+        result = permutation_importance(estimator, X, y, scoring=lambda est, X_, y_: score(y_, est.predict(X_)),
+                                        n_repeats=n_repeats, random_state=seed, n_jobs=1)  # fmt: skip
+    stats = zip(feature_names, result.importances_mean, result.importances_std, strict=True)
+    rows = [{"feature": str(name), "importance": float(m), "std": float(s)} for name, m, s in stats]
+    return _ranked(rows)
+
+
+def linear_coefficients(
+    estimator: Any, feature_names: Sequence[str], class_names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Coefficients per feature, largest |coefficient| first; comparable because features are scaled.
+
+    Binary and regression models have one coefficient per feature; multiclass ones one per class, ranked by
+    the largest magnitude across classes.
+    """
+    coef = np.atleast_2d(np.asarray(_unwrap(estimator).coef_, dtype=np.float64))  # (K or 1, F)
+    rows = []
+    for j, name in enumerate(feature_names):
+        row: dict[str, Any] = {"feature": str(name), "importance": float(np.abs(coef[:, j]).max())}
+        if coef.shape[0] == 1:
+            row["coefficient"] = float(coef[0, j])
+        else:
+            names = class_names or [str(k) for k in range(coef.shape[0])]
+            row["coefficients"] = {str(c): float(v) for c, v in zip(names, coef[:, j], strict=True)}
+        rows.append(row)
+    return _ranked(rows)
+
+
+def shap_importance(estimator: Any, X: np.ndarray, feature_names: Sequence[str], *,
+                    max_rows: int = 500, seed: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+    """Mean |SHAP value| per feature from TreeExplainer (averaged over classes for multiclass)."""
+    values, _ = _tree_shap(_unwrap(estimator), _rows(X, max_rows, seed))  # (N, F, K)
+    mean_abs = np.abs(values).mean(axis=(0, 2))
+    return _ranked([{"feature": str(n), "importance": float(v)} for n, v in zip(feature_names, mean_abs, strict=True)])
+
+
+def integrated_gradients(
+    module: Any, X: np.ndarray, feature_names: Sequence[str], *,
+    baseline: np.ndarray | None = None, max_rows: int = 200, seed: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Mean |integrated gradient| per feature (Captum), toward each row's predicted class.
+
+    The baseline is the mean row of `X` unless given (prepared features are standardised, so about zero).
+    """
+    X = _rows(X, max_rows, seed)
+    attributions = _ig(_unwrap(module), X, X.mean(axis=0) if baseline is None else baseline)[0]
+    rows = [{"feature": str(n), "importance": float(np.abs(a).mean()), "mean_attribution": float(a.mean())}
+            for n, a in zip(feature_names, attributions.T, strict=True)]  # fmt: skip
+    return _ranked(rows)
+
+
+def model_importance(model: Any, X: np.ndarray, feature_names: Sequence[str], *, seed: int = 0) -> dict[str, Any]:
+    """The family-specific global importance (see the module table), or none for other models."""
+    method = explanation_method(model)
+    if method == "linear":
+        return {"method": "coefficients", "features": linear_coefficients(model, feature_names)}
+    if method == "tree_shap":
+        return {"method": "tree_shap", "features": shap_importance(model, X, feature_names, seed=seed)}
+    if method == "integrated_gradients":
+        return {"method": method, "features": integrated_gradients(model, X, feature_names, seed=seed)}
+    return {"method": "none", "features": []}
+
+
+# ---------------------------------------------------------------- local explanations
+
+
+def explain_rows(
+    model: Any, X_rows: np.ndarray, feature_names: Sequence[str], *, background: np.ndarray, top_k: int = 5
+) -> list[dict[str, Any]]:
+    """Each row's prediction and its `top_k` largest feature contributions, signed.
+
+    `background` is reference data (e.g. up to a few hundred training rows): the linear and IG baselines
+    are its mean, and permutation SHAP masks features with its rows.
+    """
+    X_rows = np.atleast_2d(np.asarray(X_rows, dtype=np.float32))
+    method = explanation_method(model)
+    inner = _unwrap(model)
+    if method == "linear":
+        contrib, base, pred, output = _linear_rows(inner, X_rows, background)
+    elif method == "tree_shap":
+        contrib, base, pred, output = _tree_rows(inner, X_rows)
+    elif method == "integrated_gradients":
+        contrib, base, pred, output = _ig(inner, X_rows, np.asarray(background, np.float32).mean(axis=0))
+    else:
+        contrib, base, pred, output = _permutation_rows(model, X_rows, background)
+    out = []
+    for i in range(len(X_rows)):
+        order = np.argsort(-np.abs(contrib[i]))[:top_k]
+        out.append({
+            "row": i, "method": method, "output": output[i], "prediction": _plain(pred[i]),
+            "base_value": _plain(base[i]),
+            "contributions": [{"feature": str(feature_names[j]), "value": float(X_rows[i, j]),
+                               "contribution": float(contrib[i, j])} for j in order],
+        })  # fmt: skip
+    return out
+
+
+def _linear_rows(est: Any, X: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, ...]:
+    """coef x (x - mean): exact for a linear model's score (log-odds for logistic regression)."""
+    coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))  # (K or 1, F)
+    intercept = np.atleast_1d(np.asarray(getattr(est, "intercept_", 0.0), dtype=np.float64))
+    mean = np.asarray(background, np.float64).mean(axis=0)
+    classify = is_classifier(est)
+    pred = est.predict(X)
+    k = np.searchsorted(est.classes_, pred) if classify else np.zeros(len(X), dtype=int)
+    if classify and coef.shape[0] == 1:  # binary: one score, the log-odds of the second class
+        sign = np.where(k == 1, 1.0, -1.0)[:, None]
+        contrib, base = sign * coef[0] * (X - mean), sign[:, 0] * (intercept[0] + coef[0] @ mean)
+    else:
+        contrib = coef[k] * (X - mean)
+        base = intercept[k] + coef[k] @ mean
+    output = [f"log-odds of class {c}" if classify else "value" for c in k]
+    return contrib, base, (k if classify else pred), output  # type: ignore[return-value]
+
+
+def _tree_rows(est: Any, X: np.ndarray) -> tuple[np.ndarray, ...]:
+    """TreeSHAP values for the predicted class, in the model's raw output units."""
+    values, expected = _tree_shap(est, X)  # (N, F, K), (K,)
+    classify = is_classifier(est)
+    pred = est.predict(X)
+    k = np.searchsorted(est.classes_, pred) if classify else np.zeros(len(X), dtype=int)
+    idx = np.minimum(k, values.shape[2] - 1)
+    contrib, base = values[np.arange(len(X)), :, idx], expected[idx]
+    if classify and values.shape[2] == 1:  # binary margin: the score of class 1; negate for class 0
+        sign = np.where(k == 1, 1.0, -1.0)
+        contrib, base = contrib * sign[:, None], base * sign
+    units = "probability" if values.shape[2] > 1 and "Forest" in type(est).__name__ else "raw score"
+    output = [f"{units} of class {c}" if classify else "value" for c in k]
+    return contrib, base, (k if classify else pred), output  # type: ignore[return-value]
+
+
+def _tree_shap(est: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SHAP values as (N, F, K) and expected values as (K,), whatever shape shap returns."""
+    import shap
+
+    explainer = shap.TreeExplainer(est)
+    values = np.asarray(explainer.shap_values(np.asarray(X, dtype=np.float64)), dtype=np.float64)
+    values = values if values.ndim == 3 else values[:, :, None]
+    return values, np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
+
+
+def _ig(module: Any, X: np.ndarray, baseline: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Captum IntegratedGradients toward the predicted class (logit) or the regression value."""
+    import torch
+    from captum.attr import IntegratedGradients
+
+    was_training = module.training
+    module.eval()
+    try:
+        inputs = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        base = torch.as_tensor(np.asarray(baseline, dtype=np.float32)).expand_as(inputs).contiguous()
+        with torch.no_grad():
+            out = module(inputs)
+            base_out = module(base)
+        classify = out.ndim == 2 and out.shape[1] > 1
+        target = out.argmax(dim=1) if classify else (0 if out.ndim == 2 else None)
+        attributions = IntegratedGradients(module).attribute(inputs, baselines=base, target=target, n_steps=50)
+    finally:
+        module.train(was_training)
+    if classify:
+        pred = target.numpy()  # type: ignore[union-attr]
+        base_value = base_out[torch.arange(len(pred)), target].numpy()
+        output = [f"logit of class {k}" for k in pred]
+    else:
+        pred, base_value = out.reshape(len(X)).numpy(), base_out.reshape(len(X)).numpy()
+        output = ["value"] * len(X)
+    return attributions.detach().numpy().astype(np.float64), base_value, pred, output  # type: ignore[return-value]
+
+
+def _permutation_rows(model: Any, X: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Model-agnostic SHAP (shap's PermutationExplainer) over up to 100 background rows."""
+    import shap
+
+    predict, predict_proba = _functions(model)
+    fn = predict_proba or predict
+    rng = np.random.default_rng(0)
+    background = np.asarray(background, dtype=np.float32)
+    background = background[rng.choice(len(background), min(100, len(background)), replace=False)]
+    explainer = shap.PermutationExplainer(fn, shap.maskers.Independent(background, max_samples=100), seed=0)
+    result = explainer(X, max_evals=max(2 * X.shape[1] + 1, 100), silent=True)
+    values, base = np.asarray(result.values, np.float64), np.asarray(result.base_values, np.float64)
+    pred = np.asarray(predict(X))
+    if predict_proba is None:
+        return values, base.reshape(len(X)), pred, ["value"] * len(X)
+    classes = getattr(_unwrap(model), "classes_", None)
+    k = np.searchsorted(classes, pred) if classes is not None else pred.astype(int)
+    idx = np.arange(len(X))
+    return values[idx, :, k], base[idx, k], k, [f"probability of class {c}" for c in k]
+
+
+# ---------------------------------------------------------------- partial dependence
+
+
+def partial_dependence_curves(
+    model: Any, X: np.ndarray, features: Sequence[int | str], feature_names: Sequence[str], *,
+    grid_resolution: int = 20, max_rows: int = 1000, seed: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The average prediction as one feature sweeps its range (scikit-learn's `partial_dependence`).
+
+    Each curve has `grid` (the feature's values) and `average` with one row per output: the positive class
+    probability for binary models, each class's probability for multiclass, the value for regression.
+    """
+    names = [str(n) for n in feature_names]
+    estimator = _as_estimator(model)
+    X = _rows(np.asarray(X, dtype=np.float32), max_rows, seed)
+    curves = []
+    for feature in features:
+        j = names.index(str(feature)) if not isinstance(feature, (int, np.integer)) else int(feature)
+        if not 0 <= j < len(names):
+            raise UserError(f"partial dependence: feature {feature!r} is not one of the {len(names)} features")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = partial_dependence(estimator, X, [j], grid_resolution=grid_resolution, kind="average")
+        average = np.asarray(result["average"], dtype=np.float64)  # (outputs, grid)
+        classes = list(getattr(estimator, "classes_", []))
+        outputs = ([f"probability of class {_plain(classes[-1])}"] if len(classes) == 2 else
+                   [f"probability of class {_plain(c)}" for c in classes] if classes else ["value"])  # fmt: skip
+        curves.append({"feature": names[j], "grid": [float(v) for v in result["grid_values"][0]],
+                       "outputs": outputs, "average": average.tolist()})  # fmt: skip
+    return curves
+
+
+class _Predictor(BaseEstimator):
+    """The smallest scikit-learn estimator around prediction functions, for permutation_importance and
+    partial_dependence; it never fits anything."""
+
+    def __init__(self, predict: Callable[..., Any], predict_proba: Callable[..., Any] | None = None,
+                 n_classes: int = 0) -> None:  # fmt: skip
+        self.predict_fn, self.predict_proba_fn, self.n_classes = predict, predict_proba, n_classes
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> _Predictor:
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier" if self.n_classes else "regressor"
+        return tags
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.arange(self.n_classes)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.predict_fn(np.asarray(X, dtype=np.float32)))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.predict_proba_fn is None:
+            raise AttributeError("this model gives no probabilities")
+        return np.asarray(self.predict_proba_fn(np.asarray(X, dtype=np.float32)))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _unwrap(model: Any) -> Any:
+    """The estimator or torch module inside a trainwell Model; anything else unchanged."""
+    for name in ("estimator", "module"):
+        inner = getattr(model, name, None)
+        if inner is not None and (hasattr(inner, "predict") or _is_torch(inner)):
+            return inner
+    return model
+
+
+def _is_torch(obj: Any) -> bool:
+    """A torch.nn.Module, checked without importing torch."""
+    return any(c.__name__ == "Module" and c.__module__.startswith("torch.nn") for c in type(obj).__mro__)
+
+
+def _functions(model: Any) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+    """predict and predict_proba (None for regression) for any supported model."""
+    inner = _unwrap(model)
+    if _is_torch(inner):
+        import torch
+
+        def forward(X: np.ndarray) -> np.ndarray:
+            was_training = inner.training
+            inner.eval()
+            with torch.no_grad():
+                out = inner(torch.as_tensor(np.asarray(X, dtype=np.float32)))
+            inner.train(was_training)
+            return out.numpy()
+
+        probe = forward(np.zeros((1, _n_inputs(inner)), np.float32))
+        if probe.ndim == 2 and probe.shape[1] > 1:
+            return (lambda X: forward(X).argmax(axis=1),
+                    lambda X: torch.softmax(torch.as_tensor(forward(X)), dim=1).numpy())  # fmt: skip
+        return (lambda X: forward(X).reshape(len(X))), None
+    proba = getattr(model, "predict_proba", None)
+    if isinstance(inner, BaseEstimator):
+        classify = is_classifier(inner)
+    else:  # a trainwell Model says its task; otherwise having predict_proba means a classifier
+        classify = getattr(model, "task", "classification" if proba else "regression") == "classification"
+    return model.predict, proba if classify else None
+
+
+def _as_estimator(model: Any) -> Any:
+    """A scikit-learn estimator as is; anything else behind `_Predictor`."""
+    inner = _unwrap(model)
+    if isinstance(inner, BaseEstimator):
+        return inner
+    predict, predict_proba = _functions(model)
+    n_classes = 0
+    if predict_proba is not None:
+        n_classes = int(np.asarray(predict_proba(np.zeros((1, _n_inputs(inner)), np.float32))).shape[1])
+    return _Predictor(predict, predict_proba, n_classes)
+
+
+def _n_inputs(module: Any) -> int:
+    """The input width of a torch module (its first weight's second dimension) or a fitted estimator."""
+    if hasattr(module, "n_features_in_"):
+        return int(module.n_features_in_)
+    for param in module.parameters():
+        if param.ndim >= 2:
+            return int(param.shape[1])
+    raise UserError("cannot tell how many input features this model takes; pass a scikit-learn estimator")
+
+
+def _rows(X: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """At most `max_rows` rows, the same ones for the same seed and length."""
+    X = np.asarray(X)
+    if len(X) <= max_rows:
+        return X
+    return X[np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))]
+
+
+def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Most important first, with a 1-based rank."""
+    rows = sorted(rows, key=lambda r: -r["importance"])
+    return [{**r, "rank": i + 1} for i, r in enumerate(rows)]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,276 @@
+"""Neural models: plain builder functions for an MLP and a small CNN, and one `NeuralModel` wrapper.
+
+The builders only turn parameters into a torch module; `NeuralModel` owns what is the same for every
+network: seeding, target scaling for regression, the training loop, batched inference, save and load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from trainwell.config import TrainConfig
+from trainwell.errors import UserError
+from trainwell.models.registry import BuildContext, register_loader, register_model
+from trainwell.track.files import atomic_path, write_json
+from trainwell.training.callbacks import Callback, ProgressBar
+from trainwell.training.loop import fit as fit_loop
+from trainwell.training.loop import forward_in_batches
+
+BOTH = ("classification", "regression")
+WEIGHTS = "weights.safetensors"
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU, "selu": nn.SELU, "sigmoid": nn.Sigmoid,
+}  # fmt: skip
+
+
+class MLPParams(BaseModel):
+    """A multilayer perceptron for tabular features."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden_sizes: list[Annotated[int, Field(ge=1)]] = Field(
+        [128, 64], description="Units per hidden layer, input side first; [] gives a linear model."
+    )
+    activation: Literal["relu", "gelu", "tanh", "leaky_relu", "elu", "selu", "sigmoid"] = Field(
+        "relu", description="Nonlinearity after each hidden layer."
+    )
+    dropout: float = Field(0.1, ge=0, lt=1, description="Fraction of hidden units dropped while training.")
+    batch_norm: bool = Field(False, description="Batch normalisation after each hidden linear layer.")
+
+
+class CNNParams(BaseModel):
+    """A small convolutional network for image arrays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[Annotated[int, Field(ge=1)]] = Field(
+        [32, 64], description="Filters per conv block; each block is conv, (batch norm), ReLU, 2x2 max-pool."
+    )
+    kernel_size: int = Field(3, ge=1, description="Side of the square convolution kernels ('same' padding).")
+    hidden: int = Field(128, ge=1, description="Units in the dense layer after the conv blocks.")
+    dropout: float = Field(0.25, ge=0, lt=1, description="Dropout before the output layer while training.")
+    batch_norm: bool = Field(True, description="Batch normalisation after each convolution.")
+
+
+def _n_outputs(ctx: BuildContext) -> int:
+    if ctx.task == "classification" and ctx.n_classes < 2:
+        raise UserError(f"classification needs at least 2 classes in the target, found {ctx.n_classes}")
+    return ctx.n_classes if ctx.task == "classification" else 1
+
+
+def build_mlp(p: MLPParams, ctx: BuildContext) -> nn.Module:
+    """(B, F) features → (B, K) logits or (B, 1) value."""
+    layers: list[nn.Module] = []
+    width = ctx.n_features
+    for units in p.hidden_sizes:
+        layers.append(nn.Linear(width, units, bias=not p.batch_norm))  # batch norm brings its own shift
+        if p.batch_norm:
+            layers.append(nn.BatchNorm1d(units))
+        layers.append(ACTIVATIONS[p.activation]())
+        if p.dropout:
+            layers.append(nn.Dropout(p.dropout))
+        width = units
+    layers.append(nn.Linear(width, _n_outputs(ctx)))
+    return nn.Sequential(*layers)
+
+
+def image_shape(ctx: BuildContext) -> tuple[int, int, int]:
+    """(C, H, W) from the context, or a square single-channel image when the pixel count allows one."""
+    if ctx.image_shape is not None:
+        c, h, w = ctx.image_shape
+        if c * h * w != ctx.n_features:
+            raise UserError(f"cnn: image shape {ctx.image_shape} holds {c * h * w} pixels, the data has "
+                            f"{ctx.n_features} features")  # fmt: skip
+        return c, h, w
+    side = math.isqrt(ctx.n_features)
+    if side < 2 or side * side != ctx.n_features:
+        raise UserError(f"cnn needs image data; {ctx.n_features} features are not a square image "
+                        "- use mlp or a classical model such as lightgbm")  # fmt: skip
+    return 1, side, side
+
+
+class CNN(nn.Module):
+    """Conv → (BN) → ReLU → MaxPool blocks, then a dense head, over flat pixel vectors."""
+
+    def __init__(self, shape: tuple[int, int, int], p: CNNParams, n_out: int) -> None:
+        super().__init__()
+        self.shape = shape
+        c, h, w = shape
+        blocks: list[nn.Module] = []
+        for out_c in p.channels:
+            blocks.append(nn.Conv2d(c, out_c, p.kernel_size, padding="same", bias=not p.batch_norm))
+            blocks += [nn.BatchNorm2d(out_c)] if p.batch_norm else []
+            blocks.append(nn.ReLU())
+            if h >= 2 and w >= 2:  # small images run out of pixels: later blocks keep their size
+                blocks.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            c = out_c
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(c * h * w, p.hidden), nn.ReLU(), nn.Dropout(p.dropout), nn.Linear(p.hidden, n_out)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(len(x), *self.shape)  # (B, C*H*W) → (B, C, H, W)
+        return self.head(self.features(x))  # (B, n_out)
+
+
+def build_cnn(p: CNNParams, ctx: BuildContext) -> nn.Module:
+    return CNN(image_shape(ctx), p, _n_outputs(ctx))
+
+
+# name → (params class, builder): how a saved model.json becomes a module again
+ARCHITECTURES: dict[str, tuple[type[BaseModel], Callable[[Any, BuildContext], nn.Module]]] = {
+    "mlp": (MLPParams, build_mlp),
+    "cnn": (CNNParams, build_cnn),
+}
+
+
+class NeuralModel:
+    """A torch network behind the Model protocol; the constructor stores, `fit` builds and trains."""
+
+    family = "neural"
+
+    def __init__(self, name: str, params: BaseModel, ctx: BuildContext, callbacks: Sequence[Callback] = ()) -> None:
+        self.name, self.params, self.ctx = name, params, ctx
+        self.callbacks = list(callbacks)  # extra hooks for fit, e.g. a Checkpoint into the run folder
+        self.history: list[dict[str, float]] = []
+        self.module_: nn.Module | None = None
+        self.target_mean_, self.target_std_ = 0.0, 1.0  # regression targets are trained standardised
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None
+    ) -> NeuralModel:
+        """Build the network from the seed and train it; regression targets are standardised meanwhile."""
+        ctx = self.ctx
+        X, y = self._features(X), self._targets(y)
+        val = (self._features(X_val), self._targets(y_val)) if X_val is not None and y_val is not None else None
+        regression = ctx.task == "regression"
+        if regression:
+            std = float(y.std())
+            self.target_mean_, self.target_std_ = float(y.mean()), std if std > 0 else 1.0
+            y = self._scale(y)
+            val = (val[0], self._scale(val[1])) if val is not None else None
+        torch.manual_seed(ctx.seed)  # initial weights follow the seed
+        self.module_ = ARCHITECTURES[self.name][1](self.params, ctx)
+        self.history = fit_loop(
+            self.module_, X, y, val=val, task=ctx.task, cfg=ctx.train, seed=ctx.seed,
+            callbacks=[*self.callbacks, ProgressBar(quiet=ctx.quiet)], unscale=self._unscale if regression else None,
+        )  # fmt: skip
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """(N,) class indices as int64, or values in the target's units as float64."""
+        out = self._outputs(X)  # (N, K) or (N, 1)
+        if self.ctx.task == "classification":
+            return out.argmax(1).numpy().astype(np.int64)
+        return self._unscale(out[:, 0].double()).numpy()
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray | None:
+        """(N, K) class probabilities as float64 rows summing to 1; None for regression."""
+        if self.ctx.task != "classification":
+            return None
+        return torch.softmax(self._outputs(X).double(), dim=1).numpy()
+
+    def save(self, directory: Path) -> None:
+        """model.json (architecture, shapes, target scaling) and weights.safetensors, each written atomically."""
+        module = self._fitted()
+        directory = Path(directory)
+        weights = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+        with atomic_path(directory / WEIGHTS) as tmp:
+            save_file(weights, str(tmp))
+        ctx = self.ctx
+        write_json(directory / "model.json", {
+            "family": self.family, "name": self.name, "params": self.params.model_dump(mode="json"),
+            "task": ctx.task, "n_features": ctx.n_features, "n_classes": ctx.n_classes,
+            "image_shape": list(ctx.image_shape) if ctx.image_shape else None,
+            "target_mean": self.target_mean_, "target_std": self.target_std_, "seed": ctx.seed,
+            "train": ctx.train.model_dump(mode="json"), "torch": torch.__version__,
+        })  # fmt: skip
+
+    @classmethod
+    def load(cls, directory: Path) -> NeuralModel:
+        """Rebuild the network from model.json and load its weights; predictions equal the saved model's."""
+        directory = Path(directory)
+        meta = json.loads((directory / "model.json").read_text())
+        if meta.get("name") not in ARCHITECTURES:
+            raise UserError(f"{directory}: unknown neural model {meta.get('name')!r} in model.json")
+        params_cls, build = ARCHITECTURES[meta["name"]]
+        shape = meta.get("image_shape")
+        ctx = BuildContext(
+            task=meta["task"], n_features=meta["n_features"], n_classes=meta["n_classes"], seed=meta["seed"],
+            train=TrainConfig.model_validate(meta["train"]), image_shape=tuple(shape) if shape else None,
+        )  # fmt: skip
+        model = cls(meta["name"], params_cls.model_validate(meta["params"]), ctx)
+        model.target_mean_, model.target_std_ = meta["target_mean"], meta["target_std"]
+        module = build(model.params, ctx)
+        module.load_state_dict(load_file(directory / WEIGHTS))
+        use_gpu = ctx.train.device != "cpu" and torch.cuda.is_available()  # predict where it was trained
+        model.module_ = module.to("cuda" if use_gpu else "cpu").eval()
+        return model
+
+    # ------------------------------------------------------------ helpers
+
+    def _fitted(self) -> nn.Module:
+        if self.module_ is None:
+            raise UserError(f"model {self.name} is not trained yet; call fit first")
+        return self.module_
+
+    def _outputs(self, X: np.ndarray) -> torch.Tensor:
+        """Eval-mode outputs on the CPU, computed in batches on the module's device."""
+        module = self._fitted()
+        device = next(module.parameters()).device
+        return forward_in_batches(module, torch.as_tensor(self._features(X), device=device)).cpu()
+
+    def _features(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.ctx.n_features:
+            raise UserError(f"model {self.name} expects (rows, {self.ctx.n_features}) features, got {X.shape}")
+        return X
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y)
+        if self.ctx.task == "regression":
+            return y.astype(np.float64)
+        if len(y) and (y.min() < 0 or y.max() >= self.ctx.n_classes):
+            raise UserError(f"classification targets must be class indices 0..{self.ctx.n_classes - 1}")
+        return y.astype(np.int64)
+
+    def _scale(self, y: np.ndarray) -> np.ndarray:
+        return ((y - self.target_mean_) / self.target_std_).astype(np.float32)
+
+    def _unscale(self, t: torch.Tensor) -> torch.Tensor:
+        return t * self.target_std_ + self.target_mean_
+
+
+@register_model(
+    "mlp", family="neural", tasks=BOTH, params=MLPParams,
+    description="Multilayer perceptron on tabular features (dense layers, dropout, optional batch norm).",
+)  # fmt: skip
+def _mlp(p: MLPParams, ctx: BuildContext) -> NeuralModel:
+    _n_outputs(ctx)
+    return NeuralModel("mlp", p, ctx)
+
+
+@register_model(
+    "cnn", family="neural", tasks=BOTH, params=CNNParams,
+    description="Small convolutional network for image arrays (conv/pool blocks, then a dense head).",
+)  # fmt: skip
+def _cnn(p: CNNParams, ctx: BuildContext) -> NeuralModel:
+    image_shape(ctx)  # fail now, not after the data is loaded into a training loop
+    _n_outputs(ctx)
+    return NeuralModel("cnn", p, ctx)
+
+
+register_loader("neural", NeuralModel.load)

@@ -1,0 +1,276 @@
+"""The report's plots: matplotlib figures rendered to inline SVG strings (no files, no pyplot state).
+
+SVG keeps text as text (selectable, tiny) and lines crisp; dense scatters are rasterized inside the SVG
+and subsampled so that a run with 100k predictions still gives a report of a few hundred kilobytes.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+TRAIN, VAL, TEST, NEUTRAL = "#3867a8", "#e07b39", "#3d9a59", "#8a8f98"
+PALETTE = ("#3867a8", "#e07b39", "#3d9a59", "#c2413b", "#7f5fb0", "#8c5a45", "#d46fb0", "#6b7280",
+           "#b5a533", "#2aa3b6")  # fmt: skip
+MAX_POINTS = 4000  # scatter points drawn; beyond this a random subsample (the shape stays the same)
+RASTERIZE_ABOVE = 800  # scatters with more points become one embedded image: far smaller than N circles
+MAX_CURVE_POINTS = 600  # ROC/PR curves are thinned to this many vertices
+_RC = {
+    "svg.fonttype": "none",  # text stays <text>: small and selectable; the browser picks a sans-serif font
+    "font.family": "sans-serif",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e5e7eb",
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+}
+
+
+@contextmanager
+def figure(width: float = 5.0, height: float = 3.3) -> Iterator[tuple[Figure, Any]]:
+    """A standalone Figure and its single Axes, under the report's style."""
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        yield fig, fig.add_subplot()
+
+
+def to_svg(fig: Figure) -> str:
+    """The figure as an inline <svg> element: no XML prolog, DOCTYPE or metadata, scaling to its box."""
+    buf = io.StringIO()
+    # ids inside an SVG (clip paths, markers) hash its content with this salt: the title makes them unique
+    # among the report's inline SVGs and the same on every rebuild
+    salt = "tw-" + "|".join(ax.get_title() for ax in fig.axes)
+    with matplotlib.rc_context(_RC | {"svg.hashsalt": salt}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, dpi=110)
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    # drop the fixed size (the viewBox keeps the aspect ratio) but never draw larger than natural: text stays ~12px
+    match = re.search(r'<svg([^>]*?) width="([\d.]+)pt" height="[^"]*"', text)
+    if match is None:
+        return text
+    style = f'class="plot" role="img" style="max-width:{float(match[2]) * 4 / 3:.0f}px"'
+    return text[: match.start()] + f"<svg{match[1]} {style}" + text[match.end() :]
+
+
+def _thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) <= limit:
+        return x, y
+    keep = np.unique(np.linspace(0, len(x) - 1, limit).astype(int))
+    return x[keep], y[keep]
+
+
+def _sample(rng_seed: int, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The same random subsample of MAX_POINTS rows from each array (all of them when fewer)."""
+    n = len(arrays[0])
+    if n <= MAX_POINTS:
+        return list(arrays)
+    keep = np.sort(np.random.default_rng(rng_seed).choice(n, MAX_POINTS, replace=False))
+    return [a[keep] for a in arrays]
+
+
+# ---------------------------------------------------------------- learning curves
+
+
+def loss_curves(epochs: np.ndarray, train: np.ndarray, val: np.ndarray | None, mark: int | None,
+                mark_label: str) -> str:  # fmt: skip
+    """Training and validation loss per epoch, with the best/turn epoch marked; log scale for wide ranges."""
+    with figure() as (fig, ax):
+        style = {"marker": "o", "markersize": 2.5} if len(epochs) <= 60 else {}
+        ax.plot(epochs, _finite(train), color=TRAIN, label="train", **style)
+        if val is not None:
+            ax.plot(epochs, _finite(val), color=VAL, label="validation", **style)
+        bad = ~np.isfinite(train) | (~np.isfinite(val) if val is not None else False)
+        if bad.any():
+            ax.axvline(epochs[np.argmax(bad)], color="#c2413b", linestyle=":", label="loss became NaN/inf")
+        if mark is not None:
+            ax.axvline(mark, color=NEUTRAL, linestyle="--", linewidth=1, label=mark_label)
+        finite = np.concatenate([a[np.isfinite(a)] for a in (train, val) if a is not None])
+        if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 50:
+            ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel="loss", title="Loss")
+        ax.legend()
+        return to_svg(fig)
+
+
+def metric_curves(epochs: np.ndarray, series: dict[str, np.ndarray], name: str) -> str:
+    """A per-epoch metric (accuracy, rmse...) for train and validation."""
+    with figure() as (fig, ax):
+        for label, values in series.items():
+            ax.plot(epochs, _finite(values), color=TRAIN if label == "train" else VAL, label=label)
+        title = name.upper() if name in ("rmse", "mse", "mae") else name.replace("_", " ").capitalize()
+        ax.set(xlabel="epoch", ylabel=name, title=title)
+        ax.legend()
+        return to_svg(fig)
+
+
+def lr_curve(epochs: np.ndarray, lr: np.ndarray) -> str:
+    """The learning-rate schedule actually applied."""
+    with figure() as (fig, ax):
+        ax.plot(epochs, lr, color=NEUTRAL)
+        ax.set(xlabel="epoch", ylabel="learning rate", title="Learning rate")
+        return to_svg(fig)
+
+
+def size_curve(lc: dict[str, Any]) -> str:
+    """Train and cross-validated scores against training-set size, with ±1 std bands."""
+    with figure() as (fig, ax):
+        sizes = np.asarray(lc["sizes"], float)
+        for key, color, label in (("train", TRAIN, "train"), ("val", VAL, "cross-validation")):
+            mean = np.asarray(lc[f"{key}_scores"], float)
+            std = np.asarray(lc.get(f"{key}_std") or np.zeros_like(mean), float)
+            ax.plot(sizes, mean, color=color, marker="o", markersize=3, label=label)
+            ax.fill_between(sizes, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+        ax.set(xlabel="training rows", ylabel=lc.get("metric", "score"), title="Learning curve over training size")
+        ax.legend()
+        return to_svg(fig)
+
+
+def split_bars(values: dict[str, float], name: str) -> str:
+    """One metric per split side by side: the train-validation gap at a glance for classical models."""
+    with figure(4.2, 3.0) as (fig, ax):
+        colors = {"train": TRAIN, "validation": VAL, "test": TEST}
+        bars = ax.bar(list(values), list(values.values()), color=[colors.get(k, NEUTRAL) for k in values])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        ax.set(ylabel=name, title=f"{name} by split")
+        ax.grid(axis="x", visible=False)
+        return to_svg(fig)
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+# ---------------------------------------------------------------- classifiers
+
+
+def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str) -> str:
+    """Counts annotated, colour by row share (recall per true class), so small classes stay visible."""
+    m = np.asarray(matrix, dtype=float)
+    k = len(m)
+    share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    size = min(3.0 + 0.28 * k, 7.5)
+    with figure(size + 0.6, size) as (fig, ax):
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        ax.grid(False)
+        if k <= 20:
+            for i, j in itertools.product(range(k), range(k)):
+                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=8 if k <= 10 else 6,
+                        color="white" if share[i, j] > 0.55 else "#1f2937")  # fmt: skip
+        step = max(1, k // 25)
+        ticks = np.arange(0, k, step)
+        short = [str(labels[i])[:14] for i in ticks]
+        ax.set_xticks(ticks, short, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
+        ax.set_yticks(ticks, short)
+        ax.set(xlabel="predicted", ylabel="true", title=title)
+        return to_svg(fig)
+
+
+def roc_pr(y: np.ndarray, proba: np.ndarray, labels: Sequence[str]) -> tuple[str, str, list[str]]:
+    """ROC and precision-recall curves: the positive class for binary, one-vs-rest per class otherwise.
+
+    Returns (roc svg, pr svg, names of classes left out: beyond the 10 most frequent).
+    """
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
+
+    k = proba.shape[1]
+    shown = [1] if k == 2 else sorted(range(k), key=lambda c: -(y == c).sum())[:10]
+    left_out = [str(labels[c]) for c in range(k) if k > 2 and c not in shown]
+    with figure() as (roc_fig, roc_ax), figure() as (pr_fig, pr_ax):
+        for n, c in enumerate(shown):
+            truth = y == c
+            if truth.all() or not truth.any():
+                continue
+            color, name = PALETTE[n % len(PALETTE)], str(labels[c]) if k > 2 else f"positive: {labels[c]}"
+            fpr, tpr, _ = roc_curve(truth, proba[:, c])
+            roc_ax.plot(*_thin(fpr, tpr), color=color, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+            prec, rec, _ = precision_recall_curve(truth, proba[:, c])
+            ap = average_precision_score(truth, proba[:, c])
+            pr_ax.plot(*_thin(rec, prec), color=color, label=f"{name} (AP {ap:.3f})", drawstyle="steps-post")
+        roc_ax.plot([0, 1], [0, 1], color=NEUTRAL, linestyle=":", linewidth=1, label="chance")
+        roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve", aspect="equal")
+        pr_ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
+        for ax in (roc_ax, pr_ax):
+            ax.legend(loc="lower right" if ax is roc_ax else "lower left")
+        return to_svg(roc_fig), to_svg(pr_fig), left_out
+
+
+# ---------------------------------------------------------------- regressors
+
+
+def predicted_vs_actual(y: np.ndarray, pred: np.ndarray) -> str:
+    """Each point a row; the diagonal is a perfect prediction."""
+    ys, ps = _sample(0, y, pred)
+    with figure(4.4, 4.0) as (fig, ax):
+        ax.scatter(ys, ps, s=9, alpha=0.55, color=TRAIN, linewidths=0, rasterized=len(ys) > RASTERIZE_ABOVE)
+        lo, hi = float(min(ys.min(), ps.min())), float(max(ys.max(), ps.max()))
+        ax.plot([lo, hi], [lo, hi], color=NEUTRAL, linestyle="--", linewidth=1, label="perfect")
+        ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+        ax.legend(loc="upper left")
+        return to_svg(fig)
+
+
+def residuals(y: np.ndarray, pred: np.ndarray) -> tuple[str, str]:
+    """Residuals against predictions (patterns mean missed structure) and their distribution."""
+    res = y - pred
+    ps, rs = _sample(0, pred, res)
+    with figure(4.4, 4.0) as (fig, ax):
+        ax.scatter(ps, rs, s=9, alpha=0.55, color=VAL, linewidths=0, rasterized=len(ps) > RASTERIZE_ABOVE)
+        ax.axhline(0, color=NEUTRAL, linestyle="--", linewidth=1)
+        ax.set(xlabel="predicted", ylabel="residual (actual − predicted)", title="Residuals")
+        scatter = to_svg(fig)
+    with figure(4.4, 4.0) as (fig, ax):
+        ax.hist(res, bins=min(40, max(10, len(res) // 10)), color=VAL, alpha=0.85)
+        ax.axvline(0, color=NEUTRAL, linestyle="--", linewidth=1)
+        ax.set(xlabel="residual", ylabel="rows", title="Residual distribution")
+        return scatter, to_svg(fig)
+
+
+# ---------------------------------------------------------------- importances and tuning
+
+
+def bars(names: Sequence[str], values: Sequence[float], errors: Sequence[float] | None, title: str,
+         xlabel: str) -> str:  # fmt: skip
+    """Horizontal bars, largest on top; height grows with the number of bars."""
+    n = len(names)
+    with figure(5.6, 1.0 + 0.24 * n) as (fig, ax):
+        pos = np.arange(n)[::-1]
+        ax.barh(pos, values, xerr=errors if errors is not None and any(errors) else None, color=TRAIN,
+                error_kw={"elinewidth": 0.8, "ecolor": "#374151"})  # fmt: skip
+        ax.set_yticks(pos, [str(s)[:40] for s in names])
+        ax.set(xlabel=xlabel, title=title)
+        ax.grid(axis="y", visible=False)
+        return to_svg(fig)
+
+
+def tuning_history(numbers: Sequence[int], values: Sequence[float | None], states: Sequence[str],
+                   maximize: bool, metric: str) -> str:  # fmt: skip
+    """Each trial's objective value, and the best value so far as a step line."""
+    x = np.asarray(numbers, float)
+    v = np.array([np.nan if val is None else float(val) for val in values])
+    done = np.array([s == "COMPLETE" for s in states]) & np.isfinite(v)
+    with figure(5.6, 3.3) as (fig, ax):
+        ax.scatter(x[done], v[done], s=14, color=TRAIN, label="completed trial", zorder=3)
+        other = ~done & np.isfinite(v)
+        if other.any():
+            ax.scatter(x[other], v[other], s=14, marker="x", color=NEUTRAL, label="pruned/failed (last value)")
+        if done.any():
+            order = np.argsort(x[done])
+            xs, vs = x[done][order], v[done][order]
+            best = np.maximum.accumulate(vs) if maximize else np.minimum.accumulate(vs)
+            ax.step(xs, best, where="post", color=VAL, label="best so far")
+        ax.set(xlabel="trial", ylabel=metric, title="Tuning history")
+        ax.legend()
+        return to_svg(fig)
