@@ -19,7 +19,7 @@ install-dev: $(BIN)/python
 	$(PIP) -e ".[dev]"
 
 demo: install
-	$(BIN)/trainwell train examples/breast_cancer_lightgbm.yaml --run-dir runs/demo
+	$(BIN)/trainwell train examples/breast_cancer_lightgbm.yaml
 
 test: install-dev
 	$(BIN)/ruff check src tests

@@ -129,6 +129,48 @@ class TrainConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train; auto picks a GPU.")
 
 
+class ValidationConfig(Section):
+    """How models are scored before the one final test: a holdout split or k-fold cross-validation."""
+
+    strategy: Literal["holdout", "kfold"] = Field(
+        "holdout", description="holdout scores on the validation split; kfold cross-validates train+validation."
+    )
+    folds: int = Field(5, ge=2, description="Folds for kfold (stratified for classification, grouped by group_column).")
+
+
+class SearchDimension(Section):
+    """One tunable config field."""
+
+    type: Literal["float", "log_float", "int", "categorical"] = Field(description="Kind of search dimension.")
+    low: float | None = Field(None, description="Lower bound (float, log_float, int).")
+    high: float | None = Field(None, description="Upper bound (float, log_float, int).")
+    step: float | None = Field(None, description="Grid step for int/float dimensions (optional).")
+    choices: list[Any] | None = Field(None, description="Values to choose from (categorical).")
+
+
+class TuneConfig(Section):
+    """Hyperparameter search with Optuna over any config field, scored on validation data."""
+
+    space: dict[str, SearchDimension] = Field(
+        default_factory=dict, description="Dotted config field → search dimension, e.g. train.lr: {type: log_float}."
+    )
+    n_trials: int = Field(20, ge=1, description="Trial budget.")
+    timeout_s: float | None = Field(None, gt=0, description="Wall-time budget in seconds (None: no limit).")
+    sampler: Literal["tpe", "random"] = Field("tpe", description="How trials are proposed.")
+    pruner: Literal["none", "median", "successive_halving", "hyperband"] = Field(
+        "median", description="How bad trials are stopped early from their per-epoch validation scores."
+    )
+    metric: str = Field("auto", description="Validation metric to optimise; auto is the task's primary metric.")
+    storage: str | None = Field(
+        None, description="Optuna storage URL (e.g. postgresql://...); default SQLite in the run folder."
+    )
+    study_name: str | None = Field(None, description="Study name in the storage; resumes it when it exists.")
+    n_jobs: int = Field(1, ge=1, description="Trials run in parallel in this process.")
+    refit_on_validation: bool = Field(
+        False, description="Retrain the best configuration on train+validation before the one test."
+    )
+
+
 class ExperimentConfig(Section):
     """One experiment: data in, a tested and saved model out."""
 
@@ -139,6 +181,8 @@ class ExperimentConfig(Section):
     split: SplitConfig = Field(default_factory=SplitConfig, description="Train/validation/test split.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The model and its parameters.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Neural-network training.")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig, description="How models are scored.")
+    tune: TuneConfig = Field(default_factory=TuneConfig, description="Hyperparameter search.")
 
 
 # ---------------------------------------------------------------- loading, overrides, errors

@@ -21,7 +21,7 @@ from trainwell.data.sources import Dataset, load_dataset
 from trainwell.data.split import Splits, split_rows
 from trainwell.errors import UserError, did_you_mean
 from trainwell.evaluate.metrics import compute_metrics
-from trainwell.models.registry import BuildContext, auto_model_name, create_model, parse_params
+from trainwell.models.registry import BuildContext, Model, auto_model_name, create_model, parse_params
 from trainwell.run import Run, decode, write_predictions
 from trainwell.track.files import write_json, write_text
 from trainwell.track.rundir import default_run_dir, library_versions, staged_run_dir
@@ -38,6 +38,20 @@ class Prepared:
     classes: list[Any]
     y: np.ndarray  # class indices or float targets, aligned with frame rows
     info: dict[str, Any]
+
+
+@dataclass
+class Fitted:
+    """A model and its preparation pipeline, both fitted on the training rows only."""
+
+    name: str
+    params: dict[str, Any]
+    model: Model
+    preparer: Any
+    features: list[str]  # input columns the preparer reads
+
+    def transform(self, prep: Prepared, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.preparer.transform(prep.frame.iloc[rows][self.features]), np.float32)
 
 
 def train(
@@ -57,50 +71,83 @@ def train(
     if isinstance(data, dict):
         overrides["data"] = data
     cfg = load_config(config if config is not None else {}, _nest(overrides))
+    started = time.time()
+    ds, prep = load_data(cfg, frame)
+    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    fitted = fit_candidate(cfg, ds, prep, splits.train, splits.validation, quiet=quiet)
+    # The test split is evaluated here, once, after training and model selection.
+    metrics, outputs = evaluate_splits(fitted, prep, splits)
+    return save_run(cfg, ds, prep, splits, fitted, metrics, outputs, run_dir=run_dir, started=started)
+
+
+def load_data(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> tuple[Dataset, Prepared]:
+    """Load the source, check and encode the target, infer the schema, drop duplicates."""
     if cfg.model.name != "auto":  # fail on a bad model parameter before loading any data
         parse_params(cfg.model.name, cfg.model.params)
-    started = time.time()
     ds = _load(cfg, frame)
-    prep = prepare_target(ds, cfg)
-    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    return ds, prepare_target(ds, cfg)
+
+
+def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows: np.ndarray,
+                  val_rows: np.ndarray, *, quiet: bool = True, callbacks: tuple[Any, ...] = ()) -> Fitted:  # fmt: skip
+    """Fit the preparation on `train_rows`, then the configured model; validation rows drive early stopping.
+
+    Tuning and cross-validation call this once per trial or fold; `callbacks` reach the neural loop
+    (e.g. a pruning callback).
+    """
     features = [c for c, t in prep.schema.items() if t != "id"]
     preparer = build_preparer({c: prep.schema[c] for c in features}, cfg.prepare)
-    X = {name: None for name in ("train", "validation", "test")}
-    X["train"] = np.asarray(preparer.fit_transform(prep.frame.iloc[splits.train][features]), np.float32)
-    for name in ("validation", "test"):
-        rows = getattr(splits, name)
-        X[name] = np.asarray(preparer.transform(prep.frame.iloc[rows][features]), np.float32)
-    y = {name: prep.y[getattr(splits, name)] for name in X}
-
-    name = cfg.model.name if cfg.model.name != "auto" else auto_model_name(prep.task, len(y["train"]), ds.image_shape)
+    X = np.asarray(preparer.fit_transform(prep.frame.iloc[train_rows][features]), np.float32)
+    name = cfg.model.name if cfg.model.name != "auto" else auto_model_name(prep.task, len(X), ds.image_shape)
     params = parse_params(name, cfg.model.params).model_dump(mode="json")
     ctx = BuildContext(
-        task=prep.task, n_features=X["train"].shape[1], n_classes=len(prep.classes), seed=cfg.seed,
+        task=prep.task, n_features=X.shape[1], n_classes=len(prep.classes), seed=cfg.seed,
         train=cfg.train, image_shape=ds.image_shape, quiet=quiet,
     )  # fmt: skip
     model = create_model(name, params, ctx)
-    has_val = len(y["validation"]) > 0
-    model.fit(X["train"], y["train"], X["validation"] if has_val else None, y["validation"] if has_val else None)
+    if callbacks:
+        model.callbacks = list(callbacks)  # type: ignore[attr-defined]
+    fitted = Fitted(name, params, model, preparer, features)
+    if len(val_rows):
+        model.fit(X, prep.y[train_rows], fitted.transform(prep, val_rows), prep.y[val_rows])
+    else:
+        model.fit(X, prep.y[train_rows])
+    return fitted
 
+
+Outputs = dict[str, tuple[np.ndarray, np.ndarray | None]]
+
+
+def evaluate_splits(fitted: Fitted, prep: Prepared, splits: Splits) -> tuple[dict[str, Any], Outputs]:
+    """Metrics and (prediction, probability) outputs for every non-empty split."""
     metrics: dict[str, Any] = {}
-    outputs: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-    for split in ("train", "validation", "test"):  # the test split is evaluated here, once, after selection
-        if len(y[split]):
-            outputs[split] = (model.predict(X[split]), model.predict_proba(X[split]))
-            metrics[split] = compute_metrics(prep.task, y[split], *outputs[split], n_classes=len(prep.classes))
+    outputs: Outputs = {}
+    for split in ("train", "validation", "test"):
+        rows = getattr(splits, split)
+        if len(rows):
+            X = fitted.transform(prep, rows)
+            outputs[split] = (fitted.model.predict(X), fitted.model.predict_proba(X))
+            metrics[split] = compute_metrics(prep.task, prep.y[rows], *outputs[split], n_classes=len(prep.classes))
+    return metrics, outputs
 
+
+def save_run(
+    cfg: ExperimentConfig, ds: Dataset, prep: Prepared, splits: Splits, fitted: Fitted, metrics: dict[str, Any],
+    outputs: Outputs, *, run_dir: str | Path | None, started: float,
+) -> Run:  # fmt: skip
+    """Write the run in a staging folder and rename it into place once complete."""
     resolved = cfg.model_copy(deep=True)
-    resolved.model = type(cfg.model).model_validate({"name": name, **params})
+    resolved.model = type(cfg.model).model_validate({"name": fitted.name, **fitted.params})
     final_dir = Path(run_dir) if run_dir else default_run_dir(cfg.name)
     with staged_run_dir(final_dir) as stage:
-        model.save(stage / "model")
-        save_preparer(preparer, stage / "model" / "preparer.skops")
+        fitted.model.save(stage / "model")
+        save_preparer(fitted.preparer, stage / "model" / "preparer.skops")
         write_text(stage / "config.yaml", dump_config(resolved))
         write_json(stage / "metrics.json", metrics)
-        if model.history:
-            write_text(stage / "history.csv", pd.DataFrame(model.history).to_csv(index=False))
+        if fitted.model.history:
+            write_text(stage / "history.csv", pd.DataFrame(fitted.model.history).to_csv(index=False))
         write_predictions(stage / "predictions.csv", splits, outputs, prep)
-        info = _run_info(cfg, name, ds, prep, splits, features, preparer, started)
+        info = _run_info(cfg, fitted, ds, prep, splits, started)
         write_json(stage / "run.json", info)  # written last: status "complete" means everything is there
     return Run.load(final_dir)
 
@@ -168,19 +215,19 @@ def encode_target(series: pd.Series, task: Task, target: str, source: str) -> tu
     return series.map(index).to_numpy(np.int64), [decode(c) for c in classes]
 
 
-def _run_info(cfg: ExperimentConfig, model_name: str, ds: Dataset, prep: Prepared, splits: Splits,
-              features: list[str], preparer: Any, started: float) -> dict[str, Any]:  # fmt: skip
+def _run_info(cfg: ExperimentConfig, fitted: Fitted, ds: Dataset, prep: Prepared, splits: Splits,
+              started: float) -> dict[str, Any]:  # fmt: skip
     """run.json: what was trained on what, with which versions; `status` says the run is whole."""
     return {
         "status": "complete",
         "name": cfg.name,
         "task": prep.task,
         "target": prep.target,
-        "model": model_name,
+        "model": fitted.name,
         "classes": prep.classes,
         "schema": prep.schema,
-        "input_columns": features,
-        "features": [str(f) for f in preparer.get_feature_names_out()],
+        "input_columns": fitted.features,
+        "features": [str(f) for f in fitted.preparer.get_feature_names_out()],
         "image_shape": list(ds.image_shape) if ds.image_shape else None,
         "data": prep.info,
         "splits": splits.summary(prep.frame),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -50,6 +51,7 @@ class MLP(torch.nn.Module):
         return self.net(x)  # (B, 2) logits
 
 
+@functools.cache
 def trained_mlp() -> tuple[MLP, np.ndarray, np.ndarray]:
     torch.manual_seed(0)
     X, y = planted()
@@ -67,6 +69,11 @@ def top(rows: list[dict]) -> str:
     return rows[0]["feature"]
 
 
+def total(row: dict) -> float:
+    """Base value plus every listed contribution: the explained output when top_k covers all features."""
+    return row["base_value"] + sum(c["contribution"] for c in row["contributions"])
+
+
 def test_linear_model_ranks_the_planted_feature_first() -> None:
     X, y = planted()
     model = LogisticRegression().fit(X[:400], y[:400])
@@ -79,8 +86,7 @@ def test_linear_model_ranks_the_planted_feature_first() -> None:
     rows = explain_rows(model, X[400:405], NAMES, background=X[:400], top_k=5)
     logit = model.decision_function(X[400:405])
     for row, z in zip(rows, logit, strict=True):
-        total = row["base_value"] + sum(c["contribution"] for c in row["contributions"])
-        assert total == pytest.approx(z if row["prediction"] == 1 else -z, rel=1e-5)
+        assert total(row) == pytest.approx(z if row["prediction"] == 1 else -z, rel=1e-5)
         assert row["method"] == "linear" and row["output"] == f"log-odds of class {row['prediction']}"
     json.dumps(rows, allow_nan=False)
 
@@ -92,8 +98,7 @@ def test_lightgbm_ranks_the_planted_feature_first() -> None:
     rows = explain_rows(model, X[400:406], NAMES, background=X[:400], top_k=5)
     margin = model.predict(X[400:406], raw_score=True)  # SHAP adds up to the raw log-odds
     for row, m in zip(rows, margin, strict=True):
-        total = row["base_value"] + sum(c["contribution"] for c in row["contributions"])
-        assert total == pytest.approx(m if row["prediction"] == 1 else -m, abs=1e-4)
+        assert total(row) == pytest.approx(m if row["prediction"] == 1 else -m, abs=1e-4)
     row = explain_rows(model, np.array([[0, 0, 2.5, 0, 0]], np.float32), NAMES, background=X)[0]
     assert row["prediction"] == 1 and row["contributions"][0]["feature"] == "signal"
     assert row["contributions"][0]["contribution"] > 0
@@ -108,22 +113,20 @@ def test_torch_mlp_ranks_the_planted_feature_first() -> None:
     with torch.no_grad():
         logits = module(torch.as_tensor(X[400:404])).numpy()
     for i, row in enumerate(rows):  # completeness: attributions sum to logit(x) - logit(baseline)
-        total = row["base_value"] + sum(c["contribution"] for c in row["contributions"])
-        assert total == pytest.approx(logits[i, row["prediction"]], abs=0.05)
+        assert total(row) == pytest.approx(logits[i, row["prediction"]], abs=0.05)
         assert row["method"] == "integrated_gradients"
     assert module.training  # explanations put the module back in the mode they found it in
 
 
-def test_fallback_model_gets_permutation_shap() -> None:
+def test_fallback_model_gets_kernel_shap() -> None:
     X, y = planted()
     model = KNeighborsClassifier(15).fit(X[:400], y[:400])
-    assert explanation_method(model) == "permutation_shap"
+    assert explanation_method(model) == "kernel_shap"
     assert model_importance(model, X, NAMES) == {"method": "none", "features": []}
     row = np.array([[0, 0, 2.5, 0, 0]], np.float32)
     explained = explain_rows(model, row, NAMES, background=X[:400], top_k=5)[0]
     assert explained["contributions"][0]["feature"] == "signal"
-    total = explained["base_value"] + sum(c["contribution"] for c in explained["contributions"])
-    assert total == pytest.approx(model.predict_proba(row)[0, 1], abs=1e-6)  # SHAP efficiency
+    assert total(explained) == pytest.approx(model.predict_proba(row)[0, 1], abs=1e-6)  # SHAP efficiency
 
 
 def test_trainwell_model_wrappers_are_unwrapped() -> None:
@@ -164,6 +167,22 @@ def test_partial_dependence_follows_the_model() -> None:
     json.dumps(curve, allow_nan=False)
     with pytest.raises(UserError, match="feature 9"):
         partial_dependence_curves(linear, X, [9], NAMES)
+
+
+def test_regression_rows_add_up() -> None:
+    X, _ = planted()
+    y = 2.0 * X[:, 2] + 0.5 * X[:, 1]
+    tree = LGBMRegressor(n_estimators=30, verbose=-1, n_jobs=1).fit(X, y)
+    for row, value in zip(explain_rows(tree, X[:3], NAMES, background=X), tree.predict(X[:3]), strict=True):
+        assert row["output"] == "value" and row["contributions"][0]["feature"] == "signal"
+        assert total(row) == pytest.approx(value, abs=1e-6)
+    linear = torch.nn.Linear(5, 1)  # integrated gradients of a linear function are exact: w * (x - baseline)
+    with torch.no_grad():
+        linear.weight[:] = torch.tensor([[0.0, 0.5, 3.0, 0.0, 0.0]])
+    assert top(integrated_gradients(linear, X, NAMES)) == "signal"
+    row = explain_rows(linear, X[:1], NAMES, background=X, top_k=5)[0]
+    expected = 3.0 * (X[0, 2] - X[:, 2].mean())
+    assert row["contributions"][0]["contribution"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_method_table() -> None:
