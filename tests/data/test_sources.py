@@ -20,6 +20,7 @@ BUILTINS = {
     "digits": (1797, 65, "label", set(range(10)), (1, 8, 8)),
     "diabetes": (442, 11, "progression", None, None),
     "mnist": (5000, 785, "label", set(range(10)), (1, 28, 28)),
+    "german_credit": (1000, 10, "risk", {"good", "bad"}, None),
 }
 
 

@@ -57,50 +57,30 @@ def _sk_diagnose(est, X, y, Xv, yv, task: str, **kw) -> dict:  # type: ignore[no
     return result
 
 
-def _torch_fit(X, y, Xv, yv, *, hidden, task, lr, epochs, opt="adam", batch=None, patience=None):  # type: ignore[no-untyped-def]
-    """A plain torch loop writing the history rows the real loop writes; returns (history, train/val metrics)."""
+def _torch_fit(X, y, Xv, yv, *, hidden, task, **train):  # type: ignore[no-untyped-def]
+    """Train a plain MLP with the real training loop; returns (history, train metrics, validation metrics)."""
     import torch
+
+    from trainwell.config import TrainConfig
+    from trainwell.training.loop import fit
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
     cls = task == "classification"
-    X, Xv = torch.tensor(X, dtype=torch.float32), torch.tensor(Xv, dtype=torch.float32)
-    y, yv = (torch.tensor(a, dtype=torch.long if cls else torch.float32) for a in (y, yv))
+    k = int(y.max()) + 1 if cls else 0
     layers, d = [], X.shape[1]
     for h in hidden:
         layers += [torch.nn.Linear(d, h), torch.nn.ReLU()]
         d = h
-    net = torch.nn.Sequential(*layers, torch.nn.Linear(d, int(y.max()) + 1 if cls else 1))
-    loss_fn = torch.nn.CrossEntropyLoss() if cls else torch.nn.MSELoss()
-
-    def out(A):  # type: ignore[no-untyped-def]
-        z = net(A)
-        return z if cls else z.squeeze(1)
-
-    optim = (torch.optim.Adam if opt == "adam" else torch.optim.SGD)(net.parameters(), lr=lr)
-    gen, history, best, wait = torch.Generator().manual_seed(0), [], math.inf, 0
-    for epoch in range(1, epochs + 1):
-        total = 0.0
-        for idx in torch.randperm(len(X), generator=gen).split(batch or len(X)):
-            optim.zero_grad()
-            loss = loss_fn(out(X[idx]), y[idx])
-            loss.backward()
-            optim.step()
-            total += loss.item() * len(idx)
-        with torch.no_grad():
-            row = {"epoch": epoch, "train_loss": total / len(X), "val_loss": loss_fn(out(Xv), yv).item(), "lr": lr}
-        history.append(row)
-        if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
-            row["diverged"] = 1.0
-            break
-        best, wait = (row["val_loss"], 0) if row["val_loss"] < best - 1e-4 else (best, wait + 1)
-        if patience and wait >= patience:
-            break
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(d, k or 1))
+    train.setdefault("batch_size", len(X))  # full batch unless a test asks for mini-batches
+    cfg = TrainConfig(**({"device": "cpu", "early_stopping": False, "momentum": 0.0} | train))
+    X, Xv = X.astype(np.float32), Xv.astype(np.float32)
+    history = fit(net, X, y, val=(Xv, yv), task=task, cfg=cfg, seed=0)
     with torch.no_grad():
-        pred = [out(A).argmax(1).numpy() if cls else out(A).numpy() for A in (X, Xv)]
-    k = int(y.max()) + 1 if cls else 0
-    train_m, val_m = (compute_metrics(task, t.numpy(), p, None, k) for t, p in ((y, pred[0]), (yv, pred[1])))
-    return history, train_m, val_m
+        out = [net(torch.from_numpy(A)) for A in (X, Xv)]
+    pred = [o.argmax(1).numpy() if cls else o.squeeze(1).numpy() for o in out]
+    return history, compute_metrics(task, y, pred[0], None, k), compute_metrics(task, yv, pred[1], None, k)
 
 
 def _nn_diagnose(X, y, split: int, task: str = "classification", **kw) -> dict:  # type: ignore[no-untyped-def]
@@ -140,7 +120,7 @@ def test_learning_rate_10_diverges():
     """SGD at lr=10 blows the loss up to inf/NaN within a few epochs; the advice lowers the rate 10x."""
     X, y = make_regression(300, n_features=5, noise=5, random_state=0)
     y = y / y.std()
-    result = _nn_diagnose(X, y, 200, task="regression", hidden=[32], lr=10.0, epochs=30, opt="sgd")
+    result = _nn_diagnose(X, y, 200, task="regression", hidden=[32], lr=10.0, epochs=30, optimizer="sgd")
     assert result["verdict"] == "diverged"
     assert result["evidence"]["non_finite_epoch"] <= 5
     assert any("train.lr=1 " in a for a in result["advice"])
@@ -149,7 +129,8 @@ def test_learning_rate_10_diverges():
 def test_too_high_learning_rate_is_unstable():
     """SGD at lr=5 on mini-batches: the loss bounces without blowing up."""
     X, y = make_moons(600, noise=0.2, random_state=0)
-    result = _nn_diagnose(X, y, 400, hidden=[32, 32], lr=5.0, epochs=40, opt="sgd", batch=32)
+    result = _nn_diagnose(X, y, 400, hidden=[32, 32], lr=5.0, epochs=40, optimizer="sgd",
+                          batch_size=32)
     assert result["verdict"] == "unstable"
     assert result["evidence"]["train_jumps"] >= 3
     assert any("train.lr=1.7" in a for a in result["advice"])
@@ -167,7 +148,8 @@ def test_too_few_epochs_is_still_improving():
 def test_sensible_training_with_minibatch_noise_is_a_good_fit():
     """Adam at 1e-2 on mini-batches with early stopping: noisy but healthy, neither unstable nor overfitting."""
     X, y = make_moons(1000, noise=0.25, random_state=1)
-    result = _nn_diagnose(X, y, 700, hidden=[64, 64], lr=1e-2, epochs=100, batch=32, patience=8)
+    result = _nn_diagnose(X, y, 700, hidden=[64, 64], lr=1e-2, epochs=100, batch_size=32,
+                          early_stopping=True, patience=8)
     assert result["verdict"] == "good_fit"
     assert result["evidence"]["epochs_run"] < 100 and result["evidence"]["val_accuracy"] > 0.9
 
@@ -178,15 +160,15 @@ def test_sensible_training_with_minibatch_noise_is_a_good_fit():
 def test_depth_one_tree_on_a_hard_problem_underfits():
     X, y = make_classification(900, n_features=12, n_informative=8, n_classes=4, random_state=0)
     result = _sk_diagnose(DecisionTreeClassifier(max_depth=1, random_state=0), X[:600], y[:600], X[600:], y[600:],
-                          "classification")  # fmt: skip
+                          "classification", model="decision_tree")  # fmt: skip
     assert result["verdict"] == "underfitting"
-    assert result["turn_epoch"] is None and any("max_depth" in a for a in result["advice"])
+    assert result["turn_epoch"] is None and result["advice"][0].startswith("More capacity for decision_tree: raise")
 
 
 def test_one_nearest_neighbour_on_tiny_noisy_data_overfits():
     X, y = make_classification(300, n_features=10, n_informative=3, flip_y=0.3, random_state=0)
-    result = _sk_diagnose(KNeighborsClassifier(1), X[:60], y[:60], X[60:], y[60:], "classification")
-    assert result["verdict"] == "overfitting"
+    result = _sk_diagnose(KNeighborsClassifier(1), X[:60], y[:60], X[60:], y[60:], "classification", model="knn")
+    assert result["verdict"] == "overfitting" and "raise model.n_neighbors" in " ".join(result["advice"])
     assert result["evidence"]["train_accuracy"] == 1.0 and result["evidence"]["gap_accuracy"] > 0.2
 
 

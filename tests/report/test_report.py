@@ -131,3 +131,15 @@ def test_report_of_a_run_trained_by_the_pipeline(tmp_path: Path, parse_sections)
     found = parse_sections(page)
     assert {"metrics", "confusion-matrix", "roc", "data", "splits", "config"} <= set(found)
     assert found["roc"]["svg"] == 2 and ERROR not in page
+
+
+def test_feature_importance_from_the_explain_module_shape(binary_run: Path, tmp_path: Path, parse_sections) -> None:
+    """`{"method", "features"}` as evaluate/explain returns it draws the same bars, naming the method."""
+    run = Path(shutil.copytree(binary_run, tmp_path / "run"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    features = [{"feature": f"f{i}", "importance": 1.0 / (i + 1)} for i in range(30)]
+    metrics["feature_importance"] = {"method": "tree_shap", "features": features}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    found = parse_sections(write_report(run).read_text())
+    assert found["feature-importance"]["svg"] == 1
+    assert "Top 20 of 30 features, by mean |SHAP| value (TreeSHAP)." in found["feature-importance"]["text"]

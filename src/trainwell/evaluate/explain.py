@@ -2,13 +2,13 @@
 
 Which method each model family gets (all over the prepared float32 features the model sees):
 
-| family                               | global importance         | one row's contributions                  |
-|--------------------------------------|---------------------------|------------------------------------------|
-| every model                          | permutation importance    |                                          |
-| linear (has `coef_`)                 | coefficients              | coefficient x (value - background mean)  |
-| trees (LightGBM, forests, boosting)  | mean |SHAP| (TreeExplainer) | TreeSHAP values                         |
-| torch modules                        | mean |integrated gradients| | integrated gradients (Captum)          |
-| anything else                        | permutation importance    | Kernel SHAP over a background sample     |
+| family                              | global importance                      | one row's contributions         |
+|-------------------------------------|----------------------------------------|---------------------------------|
+| every model                         | permutation importance (validation)    |                                 |
+| linear (has `coef_`)                | coefficients                           | coefficient x (value - mean)    |
+| trees (LightGBM, forests, boosting) | mean abs SHAP (TreeExplainer)          | TreeSHAP values                 |
+| torch modules                       | mean abs integrated gradients (Captum) | integrated gradients            |
+| anything else                       | permutation importance only            | Kernel SHAP over background rows |
 
 Partial dependence uses scikit-learn's `partial_dependence` for every model (non-scikit-learn models go
 through a small adapter). Classification rows are explained for the predicted class; the `output` field
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, is_classifier
@@ -33,6 +34,15 @@ from trainwell.errors import UserError
 Method = Literal["linear", "tree_shap", "integrated_gradients", "kernel_shap"]
 _TREE_LIBRARIES = ("lightgbm.", "xgboost.", "catboost.")
 _TREE_NAMES = ("Tree", "Forest", "GradientBoosting")
+
+
+class _Local(NamedTuple):
+    """Per-row contributions (N, F), base values (N,), predictions (N,) and the output's units."""
+
+    contrib: np.ndarray
+    base: np.ndarray
+    pred: np.ndarray
+    output: list[str]
 
 
 def explanation_method(model: Any) -> Method:
@@ -62,7 +72,7 @@ def permutation_importance_table(
     Model-agnostic, so every model gets it; run it on the validation split, never the training one.
     """
     X, y = _rows(X, max_rows, seed), _rows(np.asarray(y), max_rows, seed)
-    estimator = _as_estimator(model)
+    estimator = _as_estimator(model, X)
     score = accuracy_score if task == "classification" else r2_score
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*feature names.*")
@@ -111,19 +121,19 @@ def integrated_gradients(
     The baseline is the mean row of `X` unless given (prepared features are standardised, so about zero).
     """
     X = _rows(X, max_rows, seed)
-    attributions = _ig(_unwrap(module), X, X.mean(axis=0) if baseline is None else baseline)[0]
+    attributions = _ig(_unwrap(module), X, X.mean(axis=0) if baseline is None else baseline).contrib
     rows = [{"feature": str(n), "importance": float(np.abs(a).mean()), "mean_attribution": float(a.mean())}
             for n, a in zip(feature_names, attributions.T, strict=True)]  # fmt: skip
     return _ranked(rows)
 
 
 def model_importance(model: Any, X: np.ndarray, feature_names: Sequence[str], *, seed: int = 0) -> dict[str, Any]:
-    """The family-specific global importance (see the module table), or none for other models."""
+    """The family-specific global importance, named as `explanation_method` names it; none for other models."""
     method = explanation_method(model)
     if method == "linear":
-        return {"method": "coefficients", "features": linear_coefficients(model, feature_names)}
+        return {"method": method, "features": linear_coefficients(model, feature_names)}
     if method == "tree_shap":
-        return {"method": "tree_shap", "features": shap_importance(model, X, feature_names, seed=seed)}
+        return {"method": method, "features": shap_importance(model, X, feature_names, seed=seed)}
     if method == "integrated_gradients":
         return {"method": method, "features": integrated_gradients(model, X, feature_names, seed=seed)}
     return {"method": "none", "features": []}
@@ -135,7 +145,7 @@ def model_importance(model: Any, X: np.ndarray, feature_names: Sequence[str], *,
 def explain_rows(
     model: Any, X_rows: np.ndarray, feature_names: Sequence[str], *, background: np.ndarray, top_k: int = 5
 ) -> list[dict[str, Any]]:
-    """Each row's prediction and its `top_k` largest feature contributions, signed.
+    """Each row's prediction (a class index, or a value) and its `top_k` largest contributions, signed.
 
     `background` is reference data (e.g. up to a few hundred training rows): the linear and IG baselines
     are its mean, and Kernel SHAP masks features with its rows.
@@ -144,26 +154,26 @@ def explain_rows(
     method = explanation_method(model)
     inner = _unwrap(model)
     if method == "linear":
-        contrib, base, pred, output = _linear_rows(inner, X_rows, background)
+        local = _linear_rows(inner, X_rows, background)
     elif method == "tree_shap":
-        contrib, base, pred, output = _tree_rows(inner, X_rows)
+        local = _tree_rows(inner, X_rows)
     elif method == "integrated_gradients":
-        contrib, base, pred, output = _ig(inner, X_rows, np.asarray(background, np.float32).mean(axis=0), 200)
+        local = _in_target_units(model, _ig(inner, X_rows, np.asarray(background, np.float32).mean(axis=0), 200))
     else:
-        contrib, base, pred, output = _kernel_rows(model, X_rows, background)
+        local = _kernel_rows(model, X_rows, background)
     out = []
     for i in range(len(X_rows)):
-        order = np.argsort(-np.abs(contrib[i]))[:top_k]
+        order = np.argsort(-np.abs(local.contrib[i]))[:top_k]
         out.append({
-            "row": i, "method": method, "output": output[i], "prediction": _plain(pred[i]),
-            "base_value": _plain(base[i]),
+            "row": i, "method": method, "output": local.output[i], "prediction": _plain(local.pred[i]),
+            "base_value": float(local.base[i]),
             "contributions": [{"feature": str(feature_names[j]), "value": float(X_rows[i, j]),
-                               "contribution": float(contrib[i, j])} for j in order],
+                               "contribution": float(local.contrib[i, j])} for j in order],
         })  # fmt: skip
     return out
 
 
-def _linear_rows(est: Any, X: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, ...]:
+def _linear_rows(est: Any, X: np.ndarray, background: np.ndarray) -> _Local:
     """coef x (x - mean): exact for a linear model's score (log-odds for logistic regression)."""
     coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))  # (K or 1, F)
     intercept = np.atleast_1d(np.asarray(getattr(est, "intercept_", 0.0), dtype=np.float64))
@@ -178,10 +188,10 @@ def _linear_rows(est: Any, X: np.ndarray, background: np.ndarray) -> tuple[np.nd
         contrib = coef[k] * (X - mean)
         base = intercept[k] + coef[k] @ mean
     output = [f"log-odds of class {c}" if classify else "value" for c in k]
-    return contrib, base, (k if classify else pred), output  # type: ignore[return-value]
+    return _Local(contrib, base, k if classify else pred, output)
 
 
-def _tree_rows(est: Any, X: np.ndarray) -> tuple[np.ndarray, ...]:
+def _tree_rows(est: Any, X: np.ndarray) -> _Local:
     """TreeSHAP values for the predicted class, in the model's raw output units."""
     values, expected = _tree_shap(est, X)  # (N, F, K), (K,)
     classify = is_classifier(est)
@@ -194,20 +204,20 @@ def _tree_rows(est: Any, X: np.ndarray) -> tuple[np.ndarray, ...]:
         contrib, base = contrib * sign[:, None], base * sign
     units = "probability" if values.shape[2] > 1 and "Forest" in type(est).__name__ else "raw score"
     output = [f"{units} of class {c}" if classify else "value" for c in k]
-    return contrib, base, (k if classify else pred), output  # type: ignore[return-value]
+    return _Local(contrib, base, k if classify else pred, output)
 
 
 def _tree_shap(est: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """SHAP values as (N, F, K) and expected values as (K,), whatever shape shap returns."""
-    import shap
-
-    explainer = shap.TreeExplainer(est)
-    values = np.asarray(explainer.shap_values(np.asarray(X, dtype=np.float64)), dtype=np.float64)
+    explainer = _shap().TreeExplainer(est)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*shap values output has changed.*")
+        values = np.asarray(explainer.shap_values(np.asarray(X, dtype=np.float64)), dtype=np.float64)
     values = values if values.ndim == 3 else values[:, :, None]
     return values, np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
 
 
-def _ig(module: Any, X: np.ndarray, baseline: np.ndarray, n_steps: int = 50) -> tuple[np.ndarray, ...]:
+def _ig(module: Any, X: np.ndarray, baseline: np.ndarray, n_steps: int = 50) -> _Local:
     """Captum IntegratedGradients toward the predicted class (logit) or the regression value.
 
     Attributions sum to f(x) - f(baseline) up to the integration error: about 0.02 at 50 steps for a small
@@ -219,33 +229,39 @@ def _ig(module: Any, X: np.ndarray, baseline: np.ndarray, n_steps: int = 50) -> 
     was_training = module.training
     module.eval()
     try:
-        inputs = torch.as_tensor(np.asarray(X, dtype=np.float32))
-        base = torch.as_tensor(np.asarray(baseline, dtype=np.float32)).expand_as(inputs).contiguous()
+        device = next(module.parameters()).device
+        inputs = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+        base = torch.as_tensor(np.asarray(baseline, dtype=np.float32), device=device).expand_as(inputs).contiguous()
         with torch.no_grad():
-            out = module(inputs)
-            base_out = module(base)
+            out, base_out = module(inputs).cpu(), module(base).cpu()
         classify = out.ndim == 2 and out.shape[1] > 1
         target = out.argmax(dim=1) if classify else (0 if out.ndim == 2 else None)
         attributions = IntegratedGradients(module).attribute(
-            inputs, baselines=base, target=target, n_steps=n_steps, internal_batch_size=4096
-        )
+            inputs, baselines=base, target=target.to(device) if classify else target,  # type: ignore[union-attr]
+            n_steps=n_steps, internal_batch_size=4096,
+        )  # fmt: skip
     finally:
         module.train(was_training)
+    contrib = attributions.detach().cpu().numpy().astype(np.float64)
     if classify:
         pred = target.numpy()  # type: ignore[union-attr]
-        base_value = base_out[torch.arange(len(pred)), target].numpy()
-        output = [f"logit of class {k}" for k in pred]
-    else:
-        pred, base_value = out.reshape(len(X)).numpy(), base_out.reshape(len(X)).numpy()
-        output = ["value"] * len(X)
-    return attributions.detach().numpy().astype(np.float64), base_value, pred, output  # type: ignore[return-value]
+        return _Local(contrib, base_out[torch.arange(len(pred)), target].numpy(), pred,
+                      [f"logit of class {k}" for k in pred])  # fmt: skip
+    return _Local(contrib, base_out.reshape(len(X)).numpy(), out.reshape(len(X)).numpy(), ["value"] * len(X))
 
 
-def _kernel_rows(model: Any, X: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, ...]:
+def _in_target_units(model: Any, local: _Local) -> _Local:
+    """A trainwell neural regressor trains on a standardised target: map IG values back to its units."""
+    std, mean = getattr(model, "target_std_", None), getattr(model, "target_mean_", None)
+    if std is None or mean is None or local.output[:1] != ["value"]:
+        return local
+    return local._replace(contrib=local.contrib * std, base=local.base * std + mean, pred=local.pred * std + mean)
+
+
+def _kernel_rows(model: Any, X: np.ndarray, background: np.ndarray) -> _Local:
     """Model-agnostic Kernel SHAP over up to 50 background rows (exact for up to ~11 features)."""
-    import shap
-
-    predict, predict_proba = _functions(model)
+    shap = _shap()
+    predict, predict_proba = _functions(model, X)
     background = np.asarray(background, dtype=np.float32)
     background = background[np.random.default_rng(0).choice(len(background), min(50, len(background)), replace=False)]
     explainer = shap.KernelExplainer(predict_proba or predict, background)
@@ -255,10 +271,10 @@ def _kernel_rows(model: Any, X: np.ndarray, background: np.ndarray) -> tuple[np.
     base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
     pred = np.asarray(predict(X))
     if predict_proba is None:
-        return values.reshape(len(X), -1), np.full(len(X), base[0]), pred, ["value"] * len(X)
+        return _Local(values.reshape(len(X), -1), np.full(len(X), base[0]), pred, ["value"] * len(X))
     classes = getattr(_unwrap(model), "classes_", None)
     k = np.searchsorted(classes, pred) if classes is not None else pred.astype(int)
-    return values[np.arange(len(X)), :, k], base[k], k, [f"probability of class {c}" for c in k]
+    return _Local(values[np.arange(len(X)), :, k], base[k], k, [f"probability of class {c}" for c in k])
 
 
 # ---------------------------------------------------------------- partial dependence
@@ -274,11 +290,11 @@ def partial_dependence_curves(
     probability for binary models, each class's probability for multiclass, the value for regression.
     """
     names = [str(n) for n in feature_names]
-    estimator = _as_estimator(model)
     X = _rows(np.asarray(X, dtype=np.float32), max_rows, seed)
+    estimator = _as_estimator(model, X)
     curves = []
     for feature in features:
-        j = names.index(str(feature)) if not isinstance(feature, (int, np.integer)) else int(feature)
+        j = int(feature) if isinstance(feature, (int, np.integer)) else names.index(feature) if feature in names else -1
         if not 0 <= j < len(names):
             raise UserError(f"partial dependence: feature {feature!r} is not one of the {len(names)} features")
         with warnings.catch_warnings():
@@ -328,9 +344,17 @@ class _Predictor(BaseEstimator):
 # ---------------------------------------------------------------- helpers
 
 
+def _shap() -> Any:
+    """shap, imported on first use (2 s) without its matplotlib deprecation chatter."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import shap
+    return shap
+
+
 def _unwrap(model: Any) -> Any:
     """The estimator or torch module inside a trainwell Model; anything else unchanged."""
-    for name in ("estimator", "module"):
+    for name in ("estimator", "module_", "module"):
         inner = getattr(model, name, None)
         if inner is not None and (hasattr(inner, "predict") or _is_torch(inner)):
             return inner
@@ -342,53 +366,53 @@ def _is_torch(obj: Any) -> bool:
     return any(c.__name__ == "Module" and c.__module__.startswith("torch.nn") for c in type(obj).__mro__)
 
 
-def _functions(model: Any) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
-    """predict and predict_proba (None for regression) for any supported model."""
-    inner = _unwrap(model)
-    if _is_torch(inner):
-        import torch
+def _functions(model: Any, probe: np.ndarray) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+    """predict and predict_proba (None for regression); `probe` is a few rows to ask the model with.
 
-        def forward(X: np.ndarray) -> np.ndarray:
-            was_training = inner.training
-            inner.eval()
-            with torch.no_grad():
-                out = inner(torch.as_tensor(np.asarray(X, dtype=np.float32)))
-            inner.train(was_training)
-            return out.numpy()
-
-        probe = forward(np.zeros((1, _n_inputs(inner)), np.float32))
-        if probe.ndim == 2 and probe.shape[1] > 1:
-            return (lambda X: forward(X).argmax(axis=1),
-                    lambda X: torch.softmax(torch.as_tensor(forward(X)), dim=1).numpy())  # fmt: skip
+    A trainwell Model keeps its own predict (it un-scales regression outputs); a bare torch module is
+    run directly: K > 1 outputs are class logits, one output a value.
+    """
+    if _is_torch(model):
+        forward = partial(_forward, model)
+        if forward(probe[:1]).shape[-1] > 1:
+            return (lambda X: forward(X).argmax(axis=1)), (lambda X: _softmax(forward(X)))
         return (lambda X: forward(X).reshape(len(X))), None
+    inner = _unwrap(model)
     proba = getattr(model, "predict_proba", None)
-    if isinstance(inner, BaseEstimator):
+    if isinstance(inner, BaseEstimator) and inner is model:
         classify = is_classifier(inner)
-    else:  # a trainwell Model says its task; otherwise having predict_proba means a classifier
-        classify = getattr(model, "task", "classification" if proba else "regression") == "classification"
+    else:  # the Model protocol: predict_proba returns None for regression
+        classify = proba is not None and proba(probe[:1]) is not None
     return model.predict, proba if classify else None
 
 
-def _as_estimator(model: Any) -> Any:
-    """A scikit-learn estimator as is; anything else behind `_Predictor`."""
+def _forward(module: Any, X: np.ndarray) -> np.ndarray:
+    """Eval-mode outputs of a torch module as numpy, leaving its train/eval mode as it was."""
+    import torch
+
+    was_training = module.training
+    module.eval()
+    try:
+        device = next(module.parameters()).device
+        with torch.no_grad():
+            return module(torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)).cpu().numpy()
+    finally:
+        module.train(was_training)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _as_estimator(model: Any, X: np.ndarray) -> Any:
+    """A scikit-learn estimator as is (also inside a trainwell Model); anything else behind `_Predictor`."""
     inner = _unwrap(model)
     if isinstance(inner, BaseEstimator):
         return inner
-    predict, predict_proba = _functions(model)
-    n_classes = 0
-    if predict_proba is not None:
-        n_classes = int(np.asarray(predict_proba(np.zeros((1, _n_inputs(inner)), np.float32))).shape[1])
+    predict, predict_proba = _functions(model, X)
+    n_classes = int(np.asarray(predict_proba(X[:1])).shape[1]) if predict_proba is not None else 0
     return _Predictor(predict, predict_proba, n_classes)
-
-
-def _n_inputs(module: Any) -> int:
-    """The input width of a torch module (its first weight's second dimension) or a fitted estimator."""
-    if hasattr(module, "n_features_in_"):
-        return int(module.n_features_in_)
-    for param in module.parameters():
-        if param.ndim >= 2:
-            return int(param.shape[1])
-    raise UserError("cannot tell how many input features this model takes; pass a scikit-learn estimator")
 
 
 def _rows(X: np.ndarray, max_rows: int, seed: int) -> np.ndarray:

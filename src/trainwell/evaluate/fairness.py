@@ -35,8 +35,8 @@ Mitigation = Literal["none", "reweighing", "exponentiated_gradient", "threshold_
 Constraint = Literal["demographic_parity", "equalized_odds"]
 Sensitive = pd.Series | pd.DataFrame | np.ndarray
 DISPARITIES = (
-    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference", "equalized_odds_ratio"
-)
+    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference", "equalized_odds_ratio",
+)  # fmt: skip
 
 
 class FairnessConfig(Section):
@@ -50,7 +50,7 @@ class FairnessConfig(Section):
     )
     mitigation: Mitigation = Field(
         "none", description="none, reweighing (before training), exponentiated_gradient (constrained training) "
-        "or threshold_optimizer (per-group thresholds after training); binary classification only.",
+        "or threshold_optimizer (per-group thresholds after training); the last two need a binary target.",
     )  # fmt: skip
     constraint: Constraint = Field(
         "demographic_parity", description="What mitigation equalises: selection rates, or TPR and FPR together."
@@ -114,14 +114,15 @@ def _binary(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame) -> dic
         },
         y_true=y_true, y_pred=y_pred, sensitive_features=groups,
     )  # fmt: skip
-    diff, ratio = frame.difference(method="between_groups"), frame.ratio(method="between_groups")
+    tables = _tables(frame)
+    diff, ratio = tables["difference"], tables["ratio"]
     return {
-        **_tables(frame),
-        "demographic_parity_difference": _num(diff["selection_rate"]),
-        "demographic_parity_ratio": _num(ratio["selection_rate"]),
+        **tables,
+        "demographic_parity_difference": diff["selection_rate"],
+        "demographic_parity_ratio": ratio["selection_rate"],
         # Fairlearn's equalized odds: the worse of the TPR (recall) and FPR gaps
-        "equalized_odds_difference": _num(max(diff["recall"], diff["fpr"])),
-        "equalized_odds_ratio": _num(min(ratio["recall"], ratio["fpr"])),
+        "equalized_odds_difference": _worst("difference", [diff["recall"], diff["fpr"]]),
+        "equalized_odds_ratio": _worst("ratio", [ratio["recall"], ratio["fpr"]]),
     }
 
 
@@ -261,9 +262,10 @@ def compare_mitigations(
     *,
     calibration: tuple[np.ndarray, np.ndarray, Sensitive] | None = None,
     constraint: Constraint = "demographic_parity",
+    difference_bound: float = 0.01,
     seed: int = 0,
 ) -> list[dict[str, Any]]:
-    """Train the unmitigated model and every mitigation on `train`; score all on `evaluation`.
+    """Train the unmitigated model and every mitigation on `train`; score all on `evaluation` (binary).
 
     Each of `train`, `evaluation`, `calibration` is (X, y, sensitive). The threshold optimizer is fitted
     on `calibration` (use the validation split) or, without it, on `train`.
@@ -275,7 +277,9 @@ def compare_mitigations(
     models = {
         "none": FairClassifier("none", base),
         "reweighing": fit_reweighed(estimator, X, y, s),
-        "exponentiated_gradient": fit_exponentiated_gradient(estimator, X, y, s, constraint=constraint, seed=seed),
+        "exponentiated_gradient": fit_exponentiated_gradient(
+            estimator, X, y, s, constraint=constraint, difference_bound=difference_bound, seed=seed
+        ),
         "threshold_optimizer": fit_threshold_optimizer(base, X_cal, y_cal, s_cal, constraint=constraint, seed=seed),
     }
     predictions = {name: m.predict(X_eval, s_eval) for name, m in models.items()}

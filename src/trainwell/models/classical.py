@@ -41,14 +41,13 @@ class SklearnModel:
         self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None
     ) -> SklearnModel:
         kwargs: dict[str, Any] = {}
-        if self.name == "lightgbm" and X_val is not None and len(X_val) and self.params["early_stopping_rounds"]:
+        extra = list(getattr(self, "callbacks", []))  # per-round hooks, e.g. a tuning trial's pruning callback
+        stop = self.params.get("early_stopping_rounds")
+        if self.name == "lightgbm" and X_val is not None and len(X_val) and (stop or extra):
             import lightgbm
 
-            kwargs = {
-                "eval_X": (X_val,),
-                "eval_y": (y_val,),
-                "callbacks": [lightgbm.early_stopping(self.params["early_stopping_rounds"], verbose=False)],
-            }
+            early = [lightgbm.early_stopping(stop, verbose=False)] if stop else []
+            kwargs = {"eval_X": (X_val,), "eval_y": (y_val,), "callbacks": early + extra}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(converge|feature names).*")
             self.estimator.fit(X, y, **kwargs)

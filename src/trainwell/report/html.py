@@ -47,11 +47,11 @@ class RunData:
     def classes(self) -> list[str]:
         return [str(c) for c in self.run.get("classes") or []]
 
-    def predictions_for(self, *splits: str) -> tuple[str, pd.DataFrame] | None:
-        """The first of `splits` that has predictions, and its rows."""
-        if self.predictions is None or "split" not in self.predictions:
+    def held_out(self, task: str) -> tuple[str, pd.DataFrame] | None:
+        """("test", its prediction rows), else the validation ones; None for another task or no predictions."""
+        if self.task != task or self.predictions is None or "split" not in self.predictions:
             return None
-        for split in splits:
+        for split in ("test", "validation"):
             rows = self.predictions[self.predictions["split"] == split]
             if len(rows):
                 return split, rows
@@ -170,7 +170,7 @@ def _header(data: RunData, name: str) -> str:
 def _footer(data: RunData) -> str:
     versions = ", ".join(f"{esc(k)} {esc(str(v))}" for k, v in (data.run.get("versions") or {}).items())
     made = time.strftime("%Y-%m-%d %H:%M")
-    return f"Run folder {esc(str(data.dir))} · report built {made}" + (f" · {versions}" if versions else "")
+    return f"Run {esc(data.dir.name)} · report built {made}" + (f" · {versions}" if versions else "")
 
 
 # ---------------------------------------------------------------- helpers for sections
@@ -255,7 +255,7 @@ h3{font-size:15px;margin:14px 0 6px}
 .kpi span{display:block;color:var(--muted);font-size:11.5px;text-transform:uppercase;letter-spacing:.04em}
 .kpi b{font-size:20px}
 nav{position:sticky;top:0;z-index:1;background:var(--card);border-bottom:1px solid var(--line)}
-nav .wrap{display:flex;flex-wrap:wrap;gap:2px 16px;padding-top:7px;padding-bottom:7px;font-size:13.5px}
+nav .wrap{display:flex;flex-wrap:wrap;gap:2px 14px;padding-top:7px;padding-bottom:7px;font-size:13.5px}
 a{color:var(--accent);text-decoration:none}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 20px;margin:18px 0;
   scroll-margin-top:48px}
@@ -277,7 +277,7 @@ summary{cursor:pointer;color:var(--accent);font-size:14px}
 .badge{font-size:13px;padding:2px 8px;border-radius:10px;vertical-align:middle}
 .advice li{margin:3px 0}
 .share{display:inline-block;height:9px;background:var(--accent);border-radius:3px;vertical-align:middle}
-.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:10px 28px}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:10px 28px;align-items:start}
 .section-error{color:#991b1b}
 footer{color:var(--muted);font-size:12.5px;padding:4px 0 28px}
 """

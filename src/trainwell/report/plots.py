@@ -6,6 +6,7 @@ and subsampled so that a run with 100k predictions still gives a report of a few
 
 from __future__ import annotations
 
+import html
 import io
 import itertools
 import re
@@ -31,6 +32,7 @@ _RC = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
+    "axes.axisbelow": True,  # grid lines behind bars, not across them
     "grid.color": "#e5e7eb",
     "grid.linewidth": 0.6,
     "legend.frameon": False,
@@ -61,7 +63,8 @@ def to_svg(fig: Figure) -> str:
     match = re.search(r'<svg([^>]*?) width="([\d.]+)pt" height="[^"]*"', text)
     if match is None:
         return text
-    style = f'class="plot" role="img" style="max-width:{float(match[2]) * 4 / 3:.0f}px"'
+    label = html.escape(" / ".join(ax.get_title() for ax in fig.axes if ax.get_title()), quote=True)
+    style = f'class="plot" role="img" aria-label="{label}" style="max-width:{float(match[2]) * 4 / 3:.0f}px"'
     return text[: match.start()] + f"<svg{match[1]} {style}" + text[match.end() :]
 
 

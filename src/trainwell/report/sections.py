@@ -16,6 +16,9 @@ from trainwell.report.html import Raw, RunData, esc, figures, fmt, note, section
 SPLITS = ("train", "validation", "test")
 TOP_FEATURES = 20  # bars drawn; the full list sits in a table below
 MAX_TRIAL_ROWS = 200
+# how evaluate/explain names its importance methods, in words
+METHODS = {"permutation": "permutation importance on validation", "tree_shap": "mean |SHAP| value (TreeSHAP)",
+           "linear": "coefficient size", "integrated_gradients": "mean |integrated gradient|"}  # fmt: skip
 
 
 def _primary(data: RunData) -> str:
@@ -123,13 +126,11 @@ def confusion_section(data: RunData) -> str | None:
 
 @section("roc", "ROC and precision-recall curves", order=50)
 def roc_section(data: RunData) -> str | None:
-    found = data.predictions_for("test", "validation") if data.task == "classification" else None
-    if found is None:
+    found = data.held_out("classification")
+    columns = [f"proba_{c}" for c in data.classes]
+    if found is None or not data.classes or not set(columns) <= set(found[1].columns):
         return None
     split, rows = found
-    columns = [f"proba_{c}" for c in data.classes]
-    if not data.classes or not set(columns) <= set(rows.columns):
-        return None
     index = {c: i for i, c in enumerate(data.classes)}
     y = rows["y_true"].astype(str).map(index).to_numpy()
     keep = ~pd.isna(y)
@@ -144,7 +145,7 @@ def roc_section(data: RunData) -> str | None:
 
 @section("residuals", "Residuals and predicted vs actual", order=60)
 def residuals_section(data: RunData) -> str | None:
-    found = data.predictions_for("test", "validation") if data.task == "regression" else None
+    found = data.held_out("regression")
     if found is None:
         return None
     split, rows = found
@@ -157,7 +158,9 @@ def residuals_section(data: RunData) -> str | None:
 
 @section("feature-importance", "Feature importance", order=70)
 def importance_section(data: RunData) -> str | None:
-    items = [i for i in data.metrics.get("feature_importance") or [] if i.get("importance") is not None]
+    raw = data.metrics.get("feature_importance") or []
+    method = raw.get("method", "") if isinstance(raw, dict) else "permutation"  # {"method", "features"} or rows
+    items = [i for i in (raw.get("features", []) if isinstance(raw, dict) else raw) if i.get("importance") is not None]
     if not items:
         return None
     items = sorted(items, key=lambda i: -float(i["importance"]))
@@ -165,9 +168,11 @@ def importance_section(data: RunData) -> str | None:
     svg = plots.bars([i["feature"] for i in top], [float(i["importance"]) for i in top],
                      [float(i.get("std") or 0) for i in top], "Feature importance", "importance")  # fmt: skip
     rows = [[i["feature"], i["importance"], i.get("std")] for i in items]
-    shown = f"Top {len(top)} of {len(items)} features." if len(items) > len(top) else f"{len(items)} features."
+    shown = f"Top {len(top)} of {len(items)} features" if len(items) > len(top) else f"{len(items)} features"
+    shown += f", by {METHODS.get(method, method.replace('_', ' '))}." if method else "."
     details = f"<details><summary>All {len(items)} features</summary>{table(['feature', 'importance', 'std'], rows)}"
-    return figures(svg, caption=shown + " Error bars: one standard deviation.") + details + "</details>"
+    errors = " Error bars: one standard deviation." if any(i.get("std") for i in top) else ""
+    return figures(svg, caption=shown + errors) + details + "</details>"
 
 
 @section("tuning", "Tuning", order=80)

@@ -1,0 +1,365 @@
+"""Model comparison: several model families on the same split, ranked on validation, the best one kept.
+
+`compare` reads like `train`: load → split → fit every candidate → rank on validation (or on the k-fold
+mean) → test the winner once → save, with the leaderboard in `metrics.json["leaderboard"]`. The test
+rows are never used to rank: only the kept model is tested, once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import typer
+from pydantic import Field
+from rich.console import Console
+from rich.table import Table
+
+from trainwell import experiment
+from trainwell.config import ExperimentConfig, ModelConfig, Section, deep_merge, load_config, parse_overrides
+from trainwell.data.sources import Dataset
+from trainwell.data.split import Splits, split_rows
+from trainwell.errors import UserError, unknown
+from trainwell.evaluate.metrics import (
+    CLASSIFICATION_METRICS,
+    GREATER_IS_BETTER,
+    REGRESSION_METRICS,
+    compute_metrics,
+    primary_metric,
+)
+from trainwell.models.ensemble import ENSEMBLES
+from trainwell.models.registry import get_spec, list_models, parse_params
+from trainwell.run import Run
+from trainwell.tune.cv import cross_validate
+
+# Cheap families first, so a time budget still sees the widest spread of model kinds.
+DEFAULT_CANDIDATES = {
+    "classification": ["logistic_regression", "knn", "lightgbm", "random_forest", "svm", "mlp"],
+    "regression": ["linear_regression", "knn", "lightgbm", "random_forest", "svm", "mlp"],
+}
+SVM_MAX_ROWS = 20_000  # kernel SVMs scale with rows squared: left out of the default list above this
+console = Console(stderr=True)
+
+
+class CompareConfig(Section):
+    """Model comparison (`trainwell compare`): several model families on one split, ranked on validation."""
+
+    models: list[str] | None = Field(
+        None,
+        description="Registry names to compare; default: logistic/linear regression, knn, lightgbm, "
+        "random_forest, svm, mlp (cnn first for images), plus model.name with its parameters.",
+    )
+    time_budget_s: float | None = Field(
+        None, gt=0, description="No new candidate starts after this many seconds (the first always runs)."
+    )
+    metric: str = Field("auto", description="Validation metric that ranks the models; auto is the primary metric.")
+    ensemble_top_k: int | None = Field(
+        None, ge=2, description="Also rank an ensemble of the k best classical candidates (None: off)."
+    )
+    ensemble: Literal["voting", "stacking"] = Field("voting", description="The ensemble ensemble_top_k builds.")
+
+
+@dataclass
+class Entry:
+    """One candidate's outcome: its scores (validation metrics or k-fold means) or its error."""
+
+    model: str
+    params: dict[str, Any]
+    scores: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    fitted: experiment.Fitted | None = None  # kept for the current leader only (holdout)
+    cv: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class Budget:
+    """`compare.time_budget_s`, counted from the start of the comparison."""
+
+    seconds: float | None
+    started: float
+
+    def spent(self) -> bool:
+        return self.seconds is not None and time.time() - self.started > self.seconds
+
+    def reason(self) -> str:
+        return f"time budget of {self.seconds:g} s spent"
+
+
+@dataclass
+class Setup:
+    """What every candidate shares: the config, the data, the split and how candidates are ranked."""
+
+    cfg: ExperimentConfig
+    ds: Dataset
+    prep: experiment.Prepared
+    splits: Splits
+    metric: str
+    greater: bool
+
+
+def compare(
+    config: str | Path | dict[str, Any] | ExperimentConfig | None = None,
+    *,
+    data: pd.DataFrame | dict[str, Any] | None = None,
+    run_dir: str | Path | None = None,
+    quiet: bool = False,
+    models: list[str] | None = None,
+    **overrides: Any,
+) -> Run:
+    """Fit each candidate family on the same split, rank them, test the best once and save it as a run.
+
+    `models` (or `compare.models`) names the candidates; other overrides work as in `trainwell.train`,
+    e.g. `**{"compare.time_budget_s": 60}` once the config has its `compare` section.
+    """
+    frame = data if isinstance(data, pd.DataFrame) else None
+    if isinstance(data, dict):
+        overrides["data"] = data
+    cfg = load_config(config if config is not None else {}, experiment._nest(overrides))
+    settings = compare_settings(cfg, models)
+    started = time.time()
+    ds, prep = experiment.load_data(cfg, frame)
+    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    if cfg.validation.strategy == "holdout" and not len(splits.validation):
+        raise UserError("compare ranks models on the validation split; set split.validation > 0 "
+                        "or validation.strategy: kfold")  # fmt: skip
+    metric = ranking_metric(settings.metric, prep.task, len(prep.classes))
+    setup = Setup(cfg, ds, prep, splits, metric, metric in GREATER_IS_BETTER)
+    names, skipped = candidates(settings, cfg, prep.task, ds.image_shape, len(splits.train))
+    budget = Budget(settings.time_budget_s, started)
+    entries = run_candidates(setup, names, budget, skipped, quiet=quiet)
+    if settings.ensemble_top_k:
+        _add_ensemble(setup, entries, settings, skipped, budget, quiet=quiet)
+    return _save_best(setup, entries, skipped, run_dir=run_dir, started=started)
+
+
+def compare_settings(cfg: ExperimentConfig, models: list[str] | None = None) -> CompareConfig:
+    """The config's `compare` section (defaults while ExperimentConfig has none), `models` taking precedence."""
+    settings = getattr(cfg, "compare", None) or CompareConfig()
+    return settings.model_copy(update={"models": models}) if models is not None else settings
+
+
+def ranking_metric(name: str, task: str, n_classes: int) -> str:
+    """`compare.metric`: auto is the task's primary metric; anything else must be a metric of the task."""
+    if name == "auto":
+        return primary_metric(task)  # type: ignore[arg-type]
+    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    if n_classes != 2:  # precision, recall and f1 of the positive class exist for binary targets only
+        valid = tuple(m for m in valid if m not in ("precision", "recall", "f1"))
+    if name not in valid:
+        raise unknown("compare.metric", name, valid)
+    return name
+
+
+def candidates(settings: CompareConfig, cfg: ExperimentConfig, task: str, image_shape: Any,
+               n_train: int) -> tuple[list[str], list[dict[str, str]]]:  # fmt: skip
+    """Model names to fit, in order, and the default families left out with the reason.
+
+    A named list is compared as given; the default list also gets the configured `model.name`.
+    """
+    skipped: list[dict[str, str]] = []
+    if settings.models is not None:
+        names = list(dict.fromkeys(settings.models))
+        for name in names:
+            try:
+                spec = get_spec(name)
+            except UserError as exc:
+                raise UserError(f"compare.models: {exc}") from None
+            if task not in spec.tasks:
+                raise UserError(f'compare.models: "{name}" does not support {task}')
+    else:
+        names = (["cnn"] if image_shape else []) + DEFAULT_CANDIDATES[task]  # a CNN is the likely winner on images
+        if n_train > SVM_MAX_ROWS:
+            names.remove("svm")
+            skipped.append({"model": "svm", "reason": f"over {SVM_MAX_ROWS} training rows; name it in compare.models"})
+        if cfg.model.name not in ("auto", *names):
+            names.append(cfg.model.name)  # competes with its own parameters (see run_candidates)
+    return names, skipped
+
+
+def run_candidates(setup: Setup, names: list[str], budget: Budget, skipped: list[dict[str, str]], *,
+                   quiet: bool = True) -> list[Entry]:  # fmt: skip
+    """Fit and score each candidate until the time budget runs out; the first always runs."""
+    entries: list[Entry] = []
+    for name in names:
+        if entries and budget.spent():
+            skipped.append({"model": name, "reason": budget.reason()})
+            continue
+        params = setup.cfg.model.params if name == setup.cfg.model.name else {}
+        entries.append(score_candidate(setup, name, params))
+        _keep_leader_only(entries, setup)
+        if not quiet:
+            _print_entry(entries[-1], setup.metric)
+    return entries
+
+
+def score_candidate(setup: Setup, name: str, params: dict[str, Any]) -> Entry:
+    """Fit one candidate and score it on validation (holdout) or by k-fold mean; errors are recorded."""
+    cfg, prep, splits = with_model(setup.cfg, name, params), setup.prep, setup.splits
+    entry = Entry(name, parse_params(name, params).model_dump(mode="json"))
+    tic = time.perf_counter()
+    try:
+        if cfg.validation.strategy == "kfold":
+            rows = np.concatenate([splits.train, splits.validation])
+            entry.cv = cross_validate(cfg, setup.ds, prep, rows)
+            entry.scores, entry.std = entry.cv["mean"], entry.cv["std"]
+        else:
+            entry.fitted = experiment.fit_candidate(cfg, setup.ds, prep, splits.train, splits.validation)
+            X = entry.fitted.transform(prep, splits.validation)
+            model = entry.fitted.model
+            metrics = compute_metrics(prep.task, prep.y[splits.validation], model.predict(X),
+                                      model.predict_proba(X), n_classes=len(prep.classes))  # fmt: skip
+            entry.scores = {k: float(v) for k, v in metrics.items() if isinstance(v, float | int)}
+    except Exception as exc:  # noqa: BLE001 - one failing family must not end the comparison
+        entry.error, entry.fitted = f"{type(exc).__name__}: {exc}", None
+    entry.fit_seconds = round(time.perf_counter() - tic, 3)
+    return entry
+
+
+def with_model(cfg: ExperimentConfig, name: str, params: dict[str, Any]) -> ExperimentConfig:
+    """A copy of `cfg` whose model section is `name` with `params` (registry defaults for the rest)."""
+    out = cfg.model_copy(deep=True)
+    out.model = ModelConfig.model_validate({"name": name, **params})
+    return out
+
+
+def ranked(entries: list[Entry], metric: str, greater: bool) -> list[Entry]:
+    """Best first; failed candidates and those without the metric last, in the order they ran."""
+
+    def key(entry: Entry) -> float:
+        value = entry.scores.get(metric, math.nan)
+        if entry.error or math.isnan(value):
+            return math.inf
+        return -value if greater else value
+
+    return sorted(entries, key=key)  # stable: ties keep the order in which candidates ran
+
+
+def leaderboard(entries: list[Entry], metric: str, greater: bool) -> list[dict[str, Any]]:
+    """Rows for metrics.json and the table: rank, model, ranking metric (± std with k-fold), timings, scores."""
+    rows: list[dict[str, Any]] = []
+    for rank, entry in enumerate(ranked(entries, metric, greater), start=1):
+        if entry.error:
+            rows.append({"rank": None, "model": entry.model, "error": entry.error, "fit_seconds": entry.fit_seconds})
+            continue
+        row: dict[str, Any] = {"rank": rank, "model": entry.model, metric: entry.scores.get(metric)}
+        if entry.std:
+            row[f"{metric}_std"] = entry.std.get(metric)
+        row |= {"fit_seconds": entry.fit_seconds, "scored_on": "cross_validation" if entry.cv else "validation",
+                "params": entry.params}  # fmt: skip
+        row |= {k: v for k, v in entry.scores.items() if k != metric}
+        rows.append(row)
+    return rows
+
+
+def _keep_leader_only(entries: list[Entry], setup: Setup) -> None:
+    """Drop the fitted models of all but the current leader, so memory holds one model at a time."""
+    leader = ranked(entries, setup.metric, setup.greater)[0]
+    for entry in entries:
+        if entry is not leader:
+            entry.fitted = None
+
+
+def _add_ensemble(setup: Setup, entries: list[Entry], settings: CompareConfig, skipped: list[dict[str, str]],
+                  budget: Budget, *, quiet: bool) -> None:  # fmt: skip
+    """Rank an ensemble of the k best classical candidates beside them (voting is soft for classifiers)."""
+    k, kind = settings.ensemble_top_k or 0, settings.ensemble
+    good = [e for e in ranked(entries, setup.metric, setup.greater) if not e.error and e.model in _members_ok()]
+    top = good[:k]
+    if len(top) < 2:
+        skipped.append({"model": kind, "reason": f"needs 2 classical candidates that succeeded, got {len(top)}"})
+        return
+    if budget.spent():
+        skipped.append({"model": kind, "reason": budget.reason()})
+        return
+    params = {"models": [e.model for e in top], "member_params": {e.model: e.params for e in top}}
+    entries.append(score_candidate(setup, kind, params))
+    _keep_leader_only(entries, setup)
+    if not quiet:
+        _print_entry(entries[-1], setup.metric)
+
+
+def _members_ok() -> set[str]:
+    """Registry names an ensemble may take as members: classical single models."""
+    return {s.name for s in list_models() if s.family == "classical" and s.name not in ENSEMBLES}
+
+
+def _save_best(setup: Setup, entries: list[Entry], skipped: list[dict[str, str]], *, run_dir: str | Path | None,
+               started: float) -> Run:  # fmt: skip
+    """Test the leader once and save the run with the leaderboard beside the usual metrics."""
+    best = ranked(entries, setup.metric, setup.greater)[0]
+    if best.error or setup.metric not in best.scores:
+        errors = "; ".join(f"{e.model}: {e.error or 'no ' + setup.metric}" for e in entries)
+        raise UserError(f"no candidate could be ranked on {setup.metric}: {errors}")
+    cfg, prep, splits = with_model(setup.cfg, best.model, best.params), setup.prep, setup.splits
+    fitted = best.fitted or experiment.fit_candidate(cfg, setup.ds, prep, splits.train, splits.validation)
+    metrics, outputs = experiment.evaluate_splits(fitted, prep, splits)
+    if best.cv:
+        metrics["cross_validation"] = best.cv
+    metrics["leaderboard"] = leaderboard(entries, setup.metric, setup.greater)
+    scored_on = "cross_validation" if best.cv else "validation"
+    metrics["comparison"] = {"metric": setup.metric, "greater_is_better": setup.greater, "kept": best.model,
+                             "scored_on": scored_on, "skipped": skipped}  # fmt: skip
+    return experiment.save_run(cfg, setup.ds, prep, splits, fitted, metrics, outputs, run_dir=run_dir,
+                               started=started)  # fmt: skip
+
+
+def _print_entry(entry: Entry, metric: str) -> None:
+    if entry.error:
+        console.print(f"  {entry.model:<20} failed: {entry.error}", markup=False, highlight=False)
+        return
+    std = f" ± {entry.std[metric]:.4f}" if metric in entry.std else ""
+    console.print(f"  {entry.model:<20} {metric} {entry.scores.get(metric, math.nan):.4f}{std}"
+                  f"  ({entry.fit_seconds:.1f} s)", markup=False, highlight=False)  # fmt: skip
+
+
+# ---------------------------------------------------------------- command line
+
+
+def leaderboard_table(rows: list[dict[str, Any]], metric: str) -> Table:
+    """The leaderboard as a Rich table: rank, model, the ranking metric (± std), fit time."""
+    table = Table("rank", "model", metric, "fit s", title=f"leaderboard (ranked on {metric})")
+    for row in rows:
+        if row.get("error"):
+            table.add_row("-", row["model"], f"failed: {row['error'][:60]}", f"{row['fit_seconds']:.1f}")
+            continue
+        std = f" ± {row[f'{metric}_std']:.4f}" if f"{metric}_std" in row else ""
+        table.add_row(str(row["rank"]), row["model"], f"{row[metric]:.4f}{std}", f"{row['fit_seconds']:.1f}")
+    return table
+
+
+def compare_command(
+    config: Annotated[Path | None, typer.Argument(help="Experiment config (YAML); omit for zero-config.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config field: section.field=value.")] = [],  # noqa: B006
+    data: Annotated[str | None, typer.Option(help="Data path or builtin:NAME (zero-config).")] = None,
+    target: Annotated[str | None, typer.Option(help="Column to predict (zero-config).")] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models (default: one per family).")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Where to save the run (default runs/NAME-TIME).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per candidate.")] = False,
+) -> None:
+    """Compare model families on one split, rank them on validation, keep the best, test it once, save."""
+    if config is None and data is None:
+        raise UserError("give a config file (trainwell compare CONFIG.yaml) or --data PATH --target COLUMN")
+    overrides: dict[str, Any] = {}
+    if data is not None:
+        overrides["data"] = {"source": data}
+        if config is None:
+            overrides["name"] = Path(str(data).removeprefix("builtin:")).stem
+    if target is not None:
+        overrides.setdefault("data", {})["target"] = target
+    overrides = deep_merge(overrides, parse_overrides(set_))
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    run = compare(config, run_dir=run_dir, quiet=quiet, models=names, **overrides)
+    out, comparison = Console(), run.metrics["comparison"]
+    out.print(leaderboard_table(run.metrics["leaderboard"], comparison["metric"]))
+    for skip in comparison["skipped"]:
+        out.print(f"skipped {skip['model']}: {skip['reason']}")
+    test = run.metrics.get("test", {}).get(comparison["metric"])
+    out.print(f"kept [bold]{comparison['kept']}[/bold]; test {comparison['metric']} {test:.4f} (tested once)")
+    out.print(f"run saved to [bold]{run.dir}[/bold]")
