@@ -59,7 +59,47 @@ def train(
     overrides = deep_merge(overrides, parse_overrides(set_))
     run = run_training(config, run_dir=run_dir, quiet=quiet or not sys.stdout.isatty(), **overrides)
     _print_metrics(run.metrics, run.info)
-    out.print(f"run saved to [bold]{run.dir}[/bold]")
+    cv = run.metrics.get("cross_validation")
+    if cv:
+        shown = ", ".join(f"{k} {v:.4f} ± {cv['std'][k]:.4f}" for k, v in list(cv["mean"].items())[:3])
+        out.print(f"{cv['n_folds']}-fold cross-validation on train+validation: {shown}")
+    _print_findings(run.metrics.get("audit", {}))
+    _print_diagnosis(run.metrics.get("diagnosis"))
+    _print_guarantees(run.info.get("guarantees"))
+    out.print(f"run saved to [bold]{run.dir}[/bold] (report: {run.dir / 'report.html'})")
+
+
+def _print_diagnosis(d: dict[str, Any] | None) -> None:
+    if not d:
+        return
+    out.print(f"[bold]diagnosis: {d['verdict']}[/bold]. {d['summary']}", highlight=False)
+    for advice in d.get("advice", []):
+        out.print(f"  - {advice}", highlight=False)
+
+
+def _print_guarantees(g: dict[str, Any] | None) -> None:
+    if not g:
+        return
+    failed = [i for i in g["items"] if i["ok"] is not True]
+    if not failed:
+        out.print(f"guarantees: all {len(g['items'])} checks passed")
+    for item in failed:
+        mark = "not checked" if item["ok"] is None else "FAILED"
+        out.print(f"guarantee {item['name']}: {mark}: {item['detail']}", highlight=False)
+
+
+def _print_findings(audit: dict[str, Any], *, everything: bool = False) -> None:
+    """Audit findings: errors and warnings (all of them with `everything`)."""
+    findings = [f for f in audit.get("findings", []) if everything or f["severity"] != "info"]
+    if not audit:
+        return
+    counts = audit["counts"]
+    out.print(f"data audit: {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info")
+    if findings:
+        table = Table("severity", "check", "column", "finding", "fix")
+        for f in findings:
+            table.add_row(f["severity"], f["check"], f["column"] or "", f["message"], f["fix"])
+        out.print(table)
 
 
 def _print_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> None:
@@ -98,6 +138,143 @@ def evaluate(
     from trainwell.run import Run
 
     print(json.dumps(Run.load(run_dir).evaluate(data), indent=2))
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")]) -> None:
+    """Rebuild the run's self-contained report.html from the files in the run folder."""
+    from trainwell.report.html import write_report
+
+    out.print(f"report written to {write_report(run_dir)}")
+
+
+@app.command()
+def audit(
+    data: Annotated[str, typer.Argument(help="Data path or builtin:NAME.")],
+    target: Annotated[str | None, typer.Option(help="Column to predict (builtins know theirs).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Config whose data, split and audit sections apply.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config field: section.field=value.")] = [],  # noqa: B006
+    fail_on: Annotated[str, typer.Option(help="Exit 3 on findings at or above: error, warning or never.")] = "never",
+    json_: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+) -> None:
+    """Audit data before training: gaps, constant and ID-like columns, duplicates, leakage, label noise, shift."""
+    from trainwell.config import deep_merge, load_config
+    from trainwell.experiment import load_and_split
+
+    if fail_on not in ("error", "warning", "never"):
+        raise UserError(f"--fail-on must be error, warning or never, not {fail_on!r}")
+    overrides = deep_merge({"data": {"source": data} | ({"target": target} if target else {})},
+                           parse_overrides(set_))  # fmt: skip
+    cfg = load_config(config or {}, deep_merge(overrides, {"audit": {"fail_on": "never"}}))
+    _, prep, _ = load_and_split(cfg)
+    if json_:
+        print(json.dumps(prep.audit, indent=2, default=str))
+    else:
+        _print_findings(prep.audit, everything=True)
+    rank = {"error": 0, "warning": 1, "info": 2}
+    if fail_on != "never" and any(rank[f["severity"]] <= rank[fail_on] for f in prep.audit["findings"]):
+        raise typer.Exit(3)
+
+
+@app.command()
+def reproduce(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")]) -> None:
+    """Train the run's saved config again and check that every metric matches exactly (exit 3 if not)."""
+    from trainwell.experiment import reproduce as run_again
+
+    result = run_again(run_dir)
+    if result["match"]:
+        out.print(f"reproduced: all {result['compared']} metrics match exactly, on the same data")
+        return
+    if not result["data_match"]:
+        out.print("the data changed since the run (its fingerprint differs)")
+    table = Table("metric", "original", "again")
+    for d in result["differences"]:
+        table.add_row(d["metric"], str(d["original"]), str(d["again"]))
+    out.print(table)
+    raise typer.Exit(3)
+
+
+@app.command()
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")],
+    data: Annotated[Path, typer.Argument(help="CSV/Parquet/.npz with the feature columns.")],
+    row: Annotated[list[int], typer.Option(help="Row position(s) in DATA to explain (0-based).")] = [0],  # noqa: B006
+    top: Annotated[int, typer.Option(help="Contributions shown per row.")] = 5,
+) -> None:
+    """Explain single predictions: the features that pushed each row's prediction up or down."""
+    from trainwell.data.sources import read_table
+    from trainwell.run import Run
+
+    frame = read_table(data)
+    bad = [r for r in row if not 0 <= r < len(frame)]
+    if bad:
+        raise UserError(f"{data} has {len(frame)} rows; --row {bad[0]} is out of range (0..{len(frame) - 1})")
+    for r, result in zip(row, Run.load(run_dir).explain(frame.iloc[row], top_k=top), strict=True):
+        head = f"row {r}: prediction [bold]{result['prediction']}[/bold] ({result['method']}; "
+        out.print(head + f"contributions to {result['output']}, base {result['base_value']:.4g})", highlight=False)
+        table = Table("feature", "value", "contribution")
+        for c in result["contributions"]:
+            table.add_row(c["feature"], f"{c['value']:.4g}", f"{c['contribution']:+.4g}")
+        out.print(table)
+
+
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML) with a tune.space section.")],
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config field: section.field=value.")] = [],  # noqa: B006
+    n_trials: Annotated[int | None, typer.Option(help="Trials the study should hold in total (tune.n_trials).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Wall-time budget in seconds (tune.timeout_s).")] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL to share, e.g. postgresql://...")] = None,
+    study_name: Annotated[str | None, typer.Option(help="Study to create or resume (tune.study_name).")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Where to save the run (default runs/NAME-TIME).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per trial.")] = False,
+) -> None:
+    """Tune hyperparameters with Optuna, retrain the best configuration, test it once, save the run."""
+    from trainwell.config import deep_merge
+    from trainwell.tune import search
+
+    budget = {"n_trials": n_trials, "timeout_s": timeout, "storage": storage, "study_name": study_name}
+    overrides = deep_merge(parse_overrides(set_), {"tune": {k: v for k, v in budget.items() if v is not None}})
+    try:
+        run = search.tune(config, run_dir=run_dir, quiet=quiet, **overrides)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    search.print_summary(run)
+
+
+@app.command()
+def compare(
+    config: Annotated[Path | None, typer.Argument(help="Experiment config (YAML); omit for zero-config.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config field: section.field=value.")] = [],  # noqa: B006
+    data: Annotated[str | None, typer.Option(help="Data path or builtin:NAME (zero-config).")] = None,
+    target: Annotated[str | None, typer.Option(help="Column to predict (zero-config).")] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models (default: one per family).")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Where to save the run (default runs/NAME-TIME).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per candidate.")] = False,
+) -> None:
+    """Compare model families on one split, rank them on validation, keep the best, test it once, save."""
+    from trainwell.config import deep_merge
+    from trainwell.tune import compare as comparing
+
+    if config is None and data is None:
+        raise UserError("give a config file (trainwell compare CONFIG.yaml) or --data PATH --target COLUMN")
+    overrides: dict[str, Any] = {}
+    if data is not None:
+        overrides["data"] = {"source": data}
+        if config is None:
+            overrides["name"] = Path(str(data).removeprefix("builtin:")).stem
+    if target is not None:
+        overrides.setdefault("data", {})["target"] = target
+    overrides = deep_merge(overrides, parse_overrides(set_))
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    run = comparing.compare(config, run_dir=run_dir, quiet=quiet, models=names, **overrides)
+    comparison = run.metrics["comparison"]
+    out.print(comparing.leaderboard_table(run.metrics["leaderboard"], comparison["metric"]))
+    for skip in comparison["skipped"]:
+        out.print(f"skipped {skip['model']}: {skip['reason']}")
+    test = run.metrics.get("test", {}).get(comparison["metric"])
+    out.print(f"kept [bold]{comparison['kept']}[/bold]; test {comparison['metric']} {test:.4f} (tested once)")
+    out.print(f"run saved to [bold]{run.dir}[/bold]")
 
 
 @app.command()

@@ -8,7 +8,7 @@ before validation, so an override is checked exactly like the file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -136,6 +136,12 @@ class ValidationConfig(Section):
         "holdout", description="holdout scores on the validation split; kfold cross-validates train+validation."
     )
     folds: int = Field(5, ge=2, description="Folds for kfold (stratified for classification, grouped by group_column).")
+    learning_curve: bool = Field(
+        False, description="Classical models: also score them at growing training-set sizes (3-fold), "
+        "so the diagnosis can tell 'more data' from 'more model'.",
+    )  # fmt: skip
+    explain: bool = Field(True, description="Permutation importance, the model's own importance and partial "
+                          "dependence on the validation split, for the report and `trainwell explain`.")  # fmt: skip
 
 
 class SearchDimension(Section):
@@ -171,6 +177,95 @@ class TuneConfig(Section):
     )
 
 
+CheckName = Literal[
+    "missing", "constant", "id_like", "duplicates", "split_overlap", "imbalance",
+    "leakage", "future_timestamp", "outliers", "label_noise", "shift",
+]  # fmt: skip
+CHECKS: tuple[str, ...] = get_args(CheckName)
+
+
+class AuditConfig(Section):
+    """The data audit run before training; its findings go into metrics.json and the report."""
+
+    fail_on: Literal["error", "warning", "never"] = Field(
+        "error", description="Stop before training on findings this severe (warning includes error); never: report."
+    )
+    skip: list[CheckName] = Field(default_factory=list, description=f"Checks not to run: {', '.join(CHECKS)}.")
+    trusted_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns known to be available at prediction time; the leakage checks skip them.",
+    )
+    label_time_column: str | None = Field(
+        None, description="When each label became known; datetime features later than it are leakage. "
+        "Default: split.time_column.",
+    )  # fmt: skip
+    missing_warning: float = Field(0.3, gt=0, le=1, description="Missing share of a column that is a warning.")
+    near_constant: float = Field(0.99, gt=0.5, le=1, description="Share of one value that is near-constant.")
+    imbalance_ratio: float = Field(10.0, gt=1, description="Largest/smallest class size that is a warning.")
+    leakage_score: float = Field(
+        0.98, gt=0, le=1, description="Cross-validated score of a one-feature model (balanced accuracy or R²) "
+        "that counts as leakage.",
+    )  # fmt: skip
+    noise_confidence: float = Field(
+        0.9, gt=0.5, lt=1, description="Out-of-fold probability of another class that marks a label as suspect."
+    )
+    noise_warning: float = Field(
+        0.025, gt=0, le=1, description="Share of suspect labels that is a warning; noisy problems always have a few."
+    )
+    shift_psi: float = Field(0.25, gt=0, description="Population stability index (train vs test) that is a warning.")
+    max_rows: int = Field(5000, ge=100, description="Rows sampled for the model-based checks (leakage, label noise).")
+    max_model_features: int = Field(
+        100, ge=1, description="Wider data: leakage models only the features a cheap univariate screen ranks "
+        "highest, and label noise models principal components.",
+    )  # fmt: skip
+
+
+Mitigation = Literal["none", "reweighing", "exponentiated_gradient", "threshold_optimizer"]
+Constraint = Literal["demographic_parity", "equalized_odds"]
+
+
+class FairnessConfig(Section):
+    """Fairness across groups of sensitive columns: per-group metrics, and optional mitigation."""
+
+    sensitive: list[str] = Field(
+        default_factory=list, description="Columns defining the groups (e.g. [sex, age_band]); empty: no fairness."
+    )
+    keep_in_features: bool = Field(
+        False, description="Also use the sensitive columns as model features (default: measure only)."
+    )
+    mitigation: Mitigation = Field(
+        "none", description="none, reweighing (before training), exponentiated_gradient (constrained training) "
+        "or threshold_optimizer (per-group thresholds after training); the last two need a binary target.",
+    )  # fmt: skip
+    constraint: Constraint = Field(
+        "demographic_parity", description="What mitigation equalises: selection rates, or TPR and FPR together."
+    )
+    difference_bound: float = Field(
+        0.01, gt=0, le=1, description="Allowed constraint violation for exponentiated_gradient."
+    )
+    compare: bool = Field(
+        True, description="Also train every mitigation and report the fairness/accuracy trade-off side by side."
+    )
+
+
+class CompareConfig(Section):
+    """Model comparison (`trainwell compare`): several model families on one split, ranked on validation."""
+
+    models: list[str] | None = Field(
+        None,
+        description="Registry names to compare; default: logistic/linear regression, knn, lightgbm, "
+        "random_forest, svm, mlp (cnn first for images), plus model.name with its parameters.",
+    )
+    time_budget_s: float | None = Field(
+        None, gt=0, description="No new candidate starts after this many seconds (the first always runs)."
+    )
+    metric: str = Field("auto", description="Validation metric that ranks the models; auto is the primary metric.")
+    ensemble_top_k: int | None = Field(
+        None, ge=2, description="Also rank an ensemble of the k best classical candidates (None: off)."
+    )
+    ensemble: Literal["voting", "stacking"] = Field("voting", description="The ensemble ensemble_top_k builds.")
+
+
 class ExperimentConfig(Section):
     """One experiment: data in, a tested and saved model out."""
 
@@ -183,6 +278,9 @@ class ExperimentConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig, description="Neural-network training.")
     validation: ValidationConfig = Field(default_factory=ValidationConfig, description="How models are scored.")
     tune: TuneConfig = Field(default_factory=TuneConfig, description="Hyperparameter search.")
+    compare: CompareConfig = Field(default_factory=CompareConfig, description="Model comparison (trainwell compare).")
+    audit: AuditConfig = Field(default_factory=AuditConfig, description="The data audit run before training.")
+    fairness: FairnessConfig = Field(default_factory=FairnessConfig, description="Fairness across groups.")
 
 
 # ---------------------------------------------------------------- loading, overrides, errors

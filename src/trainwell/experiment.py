@@ -7,7 +7,7 @@ into the module that owns it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +15,19 @@ import numpy as np
 import pandas as pd
 
 from trainwell.config import ExperimentConfig, Task, deep_merge, dump_config, load_config
+from trainwell.data.audit import audit_summary, check_fail, run_audit
 from trainwell.data.prepare import build_preparer, save_preparer
 from trainwell.data.schema import infer_schema, infer_task
 from trainwell.data.sources import Dataset, load_dataset
 from trainwell.data.split import Splits, split_rows
 from trainwell.errors import UserError, did_you_mean
+from trainwell.evaluate.analysis import BACKGROUND, analyse, save_background
 from trainwell.evaluate.metrics import compute_metrics
 from trainwell.models.registry import BuildContext, Model, auto_model_name, create_model, parse_params
+from trainwell.report.html import write_report
 from trainwell.run import Run, decode, write_predictions
 from trainwell.track.files import write_json, write_text
+from trainwell.track.guarantees import check_guarantees
 from trainwell.track.rundir import default_run_dir, library_versions, staged_run_dir
 
 
@@ -38,6 +42,14 @@ class Prepared:
     classes: list[Any]
     y: np.ndarray  # class indices or float targets, aligned with frame rows
     info: dict[str, Any]
+    sensitive: list[str] = field(default_factory=list)  # fairness groups; features only if the config says so
+    audit: dict[str, Any] = field(default_factory=dict)  # audit_summary of the findings before training
+    test_evaluations: int = 0  # counted by evaluate_splits; the guarantees check that it is exactly one
+
+    def features(self, keep_sensitive: bool = False) -> list[str]:
+        """Input columns of the model: the schema's columns without ids (and without sensitive ones)."""
+        drop = set() if keep_sensitive else set(self.sensitive)
+        return [c for c, t in self.schema.items() if t != "id" and c not in drop]
 
 
 @dataclass
@@ -67,17 +79,42 @@ def train(
     `overrides` are dotted keys (`**{"train.lr": 0.1}`), whole sections (`train={"lr": 0.1}`) or
     `model="mlp"`; `data` is either a DataFrame used instead of `data.source`, or a `data` section override.
     """
-    frame = data if isinstance(data, pd.DataFrame) else None
-    if isinstance(data, dict):
-        overrides["data"] = data
-    cfg = load_config(config if config is not None else {}, _nest(overrides))
+    cfg, frame = resolve(config, data, overrides)
     started = time.time()
-    ds, prep = load_data(cfg, frame)
-    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    ds, prep, splits = load_and_split(cfg, frame)
     fitted = fit_candidate(cfg, ds, prep, splits.train, splits.validation, quiet=quiet)
     # The test split is evaluated here, once, after training and model selection.
     metrics, outputs = evaluate_splits(fitted, prep, splits)
+    from trainwell.tune.cv import cv_section  # tune.cv builds on this module
+
+    metrics |= cv_section(cfg, ds, prep, splits, quiet=quiet)
     return save_run(cfg, ds, prep, splits, fitted, metrics, outputs, run_dir=run_dir, started=started)
+
+
+def resolve(config: str | Path | dict[str, Any] | ExperimentConfig | None, data: pd.DataFrame | dict[str, Any] | None,
+            overrides: dict[str, Any]) -> tuple[ExperimentConfig, pd.DataFrame | None]:  # fmt: skip
+    """The validated config (file or dict, plus overrides) and the DataFrame passed in place of data.source."""
+    frame = data if isinstance(data, pd.DataFrame) else None
+    if isinstance(data, dict):
+        overrides = {**overrides, "data": data}
+    return load_config(config if config is not None else {}, nest(overrides)), frame
+
+
+def load_and_split(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> tuple[Dataset, Prepared, Splits]:
+    """Load, split, then audit the data; `audit.fail_on` findings stop here, before any training."""
+    ds, prep = load_data(cfg, frame)
+    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    settings = cfg.audit
+    if ds.image_shape:  # per-pixel constant/outlier/shift findings would bury what matters
+        settings = settings.model_copy(update={"skip": sorted({*settings.skip, "constant", "outliers", "shift"})})
+    findings = run_audit(
+        prep.frame, target=prep.target, task=prep.task, schema=prep.schema, config=settings, seed=cfg.seed,
+        splits={"train": splits.train, "validation": splits.validation, "test": splits.test},
+        time_column=cfg.split.time_column,
+    )  # fmt: skip
+    prep.audit = audit_summary(findings)
+    check_fail(findings, settings.fail_on)
+    return ds, prep, splits
 
 
 def load_data(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> tuple[Dataset, Prepared]:
@@ -85,7 +122,13 @@ def load_data(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> tuple
     if cfg.model.name != "auto":  # fail on a bad model parameter before loading any data
         parse_params(cfg.model.name, cfg.model.params)
     ds = _load(cfg, frame)
-    return ds, prepare_target(ds, cfg)
+    prep = prepare_target(ds, cfg)
+    for column in cfg.fairness.sensitive:
+        if column not in prep.frame.columns:
+            raise UserError(f'fairness.sensitive: column "{column}" is not in {ds.name}'
+                            f"{did_you_mean(column, prep.frame.columns)}")  # fmt: skip
+    prep.sensitive = list(cfg.fairness.sensitive)
+    return ds, prep
 
 
 def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows: np.ndarray,
@@ -95,7 +138,7 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
     Tuning and cross-validation call this once per trial or fold; `callbacks` reach the neural loop
     (e.g. a pruning callback).
     """
-    features = [c for c, t in prep.schema.items() if t != "id"]
+    features = prep.features(cfg.fairness.keep_in_features)
     preparer = build_preparer({c: prep.schema[c] for c in features}, cfg.prepare)
     X = np.asarray(preparer.fit_transform(prep.frame.iloc[train_rows][features]), np.float32)
     name = cfg.model.name if cfg.model.name != "auto" else auto_model_name(prep.task, len(X), ds.image_shape)
@@ -108,10 +151,13 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
     if callbacks:
         model.callbacks = list(callbacks)  # type: ignore[attr-defined]
     fitted = Fitted(name, params, model, preparer, features)
-    if len(val_rows):
-        model.fit(X, prep.y[train_rows], fitted.transform(prep, val_rows), prep.y[val_rows])
-    else:
-        model.fit(X, prep.y[train_rows])
+    weights = None
+    if cfg.fairness.sensitive and cfg.fairness.mitigation == "reweighing":
+        from trainwell.evaluate.fairness import reweighing_weights
+
+        weights = reweighing_weights(prep.y[train_rows], prep.frame.iloc[train_rows][prep.sensitive])
+    val = (fitted.transform(prep, val_rows), prep.y[val_rows]) if len(val_rows) else (None, None)
+    model.fit(X, prep.y[train_rows], *val, sample_weight=weights)
     return fitted
 
 
@@ -125,6 +171,7 @@ def evaluate_splits(fitted: Fitted, prep: Prepared, splits: Splits) -> tuple[dic
     for split in ("train", "validation", "test"):
         rows = getattr(splits, split)
         if len(rows):
+            prep.test_evaluations += split == "test"
             X = fitted.transform(prep, rows)
             outputs[split] = (fitted.model.predict(X), fitted.model.predict_proba(X))
             metrics[split] = compute_metrics(prep.task, prep.y[rows], *outputs[split], n_classes=len(prep.classes))
@@ -139,8 +186,10 @@ def save_run(
     resolved = cfg.model_copy(deep=True)
     resolved.model = type(cfg.model).model_validate({"name": fitted.name, **fitted.params})
     final_dir = Path(run_dir) if run_dir else default_run_dir(cfg.name)
+    metrics = metrics | analyse(cfg, ds, prep, splits, fitted, outputs, metrics)
     with staged_run_dir(final_dir) as stage:
         fitted.model.save(stage / "model")
+        save_background(fitted, prep, splits, stage / "model" / BACKGROUND, seed=cfg.seed)
         save_preparer(fitted.preparer, stage / "model" / "preparer.skops")
         write_text(stage / "config.yaml", dump_config(resolved))
         write_json(stage / "metrics.json", metrics)
@@ -148,11 +197,13 @@ def save_run(
             write_text(stage / "history.csv", pd.DataFrame(fitted.model.history).to_csv(index=False))
         write_predictions(stage / "predictions.csv", splits, outputs, prep)
         info = _run_info(cfg, fitted, ds, prep, splits, started)
-        write_json(stage / "run.json", info)  # written last: status "complete" means everything is there
+        info["guarantees"] = check_guarantees(cfg, prep, splits, fitted, info)
+        write_json(stage / "run.json", info)  # status "complete": everything above is there
+        write_report(stage)  # from the files just written, exactly as `trainwell report` rebuilds it
     return Run.load(final_dir)
 
 
-def _nest(overrides: dict[str, Any]) -> dict[str, Any]:
+def nest(overrides: dict[str, Any]) -> dict[str, Any]:
     """{'train.lr': 1, 'model': 'mlp', 'split': {...}} → a nested override dict."""
     out: dict[str, Any] = {}
     for key, value in overrides.items():
@@ -238,3 +289,31 @@ def _run_info(cfg: ExperimentConfig, fitted: Fitted, ds: Dataset, prep: Prepared
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "duration_s": round(time.time() - started, 3),
     }
+
+
+def reproduce(run_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
+    """Train the run's resolved config again (in a temporary folder) and compare every metric exactly.
+
+    Returns {"match", "data_match", "compared", "differences": [{"metric", "original", "again"}]}.
+    """
+    import tempfile
+
+    original = Run.load(run_dir)
+    if not original.config.data.source:
+        raise UserError(f"{run_dir} was trained on an in-memory DataFrame (no data.source); "
+                        "reproduce needs a file or builtin source")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="trainwell-reproduce-") as tmp:
+        again = train(original.dir / "config.yaml", run_dir=Path(tmp) / "run", quiet=quiet)
+        again_fingerprint = again.info["data"]["fingerprint"]
+        again_metrics = again.metrics
+    differences, compared = [], 0
+    for split in ("train", "validation", "test"):
+        before, after = original.metrics.get(split, {}), again_metrics.get(split, {})
+        for name in sorted(set(before) | set(after)):
+            compared += 1
+            if before.get(name) != after.get(name):
+                differences.append({"metric": f"{split}.{name}", "original": before.get(name),
+                                    "again": after.get(name)})  # fmt: skip
+    data_match = again_fingerprint == original.info["data"]["fingerprint"]
+    return {"match": not differences and data_match, "data_match": data_match, "compared": compared,
+            "differences": differences}  # fmt: skip

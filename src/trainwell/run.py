@@ -91,6 +91,26 @@ class Run:
             out = pd.concat([out, pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])], axis=1)
         return out
 
+    def explain(self, data: pd.DataFrame | str | Path, *, top_k: int = 5) -> list[dict[str, Any]]:
+        """Each row's prediction and its `top_k` largest signed feature contributions.
+
+        The method follows the model family (coefficients, TreeSHAP, integrated gradients, Kernel SHAP);
+        contributions are relative to the training rows saved with the model (`model/background.safetensors`).
+        """
+        from trainwell.evaluate.analysis import BACKGROUND, load_background
+        from trainwell.evaluate.explain import explain_rows
+
+        path = self.dir / "model" / BACKGROUND
+        if not path.is_file():
+            raise UserError(f"{self.dir} has no saved background rows for explanations; retrain it with this version")
+        X = self.features(data)
+        names = list(self.info["features"])
+        rows = explain_rows(self.model, X, names, background=load_background(path), top_k=top_k)
+        if self.task == "classification":
+            for row in rows:
+                row["prediction"] = decode(self.classes[int(row["prediction"])])
+        return rows
+
     def evaluate(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:
         """Metrics on labelled data (the target column must be present)."""
         frame, source = _frame(data)

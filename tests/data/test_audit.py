@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from trainwell.data.audit import AuditConfig, Finding, audit_summary, check_fail, run_audit
+from trainwell.config import AuditConfig
+from trainwell.data.audit import Finding, audit_summary, check_fail, run_audit
 from trainwell.data.schema import infer_schema
 from trainwell.data.sources import load_dataset
 from trainwell.errors import UserError

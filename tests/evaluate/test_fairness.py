@@ -24,10 +24,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from trainwell.config import FairnessConfig
 from trainwell.data.sources import load_dataset
 from trainwell.errors import UserError
 from trainwell.evaluate.fairness import (
-    FairnessConfig,
     compare_mitigations,
     fit_exponentiated_gradient,
     fit_reweighed,

@@ -103,22 +103,22 @@ def test_a_new_section_is_one_function(binary_run: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(report_html, "_SECTIONS", dict(report_html._SECTIONS))
     list_sections()
 
-    @section("fairness", "Fairness", order=15)
-    def fairness(data):  # type: ignore[no-untyped-def]
+    @section("example", "Example", order=16)
+    def example(data):  # type: ignore[no-untyped-def]
         return f"<p>groups for {data.run['target']}</p>"
 
-    @section("broken", "Broken", order=16)
+    @section("broken", "Broken", order=17)
     def broken(data):  # type: ignore[no-untyped-def]
         raise RuntimeError("no such column")
 
     with pytest.warns(UserWarning, match="broken"):
         page = render_report(load_run_data(binary_run))
     ids = list(parse_sections(page))
-    assert ids[:4] == ["metrics", "fairness", "broken", "learning-curves"]
-    assert '<a href="#fairness">Fairness</a>' in page and "groups for diagnosis" in page
+    assert ids[:4] == ["metrics", "example", "broken", "learning-curves"]
+    assert '<a href="#example">Example</a>' in page and "groups for diagnosis" in page
     assert ERROR in page and "no such column" in page
     with pytest.raises(ValueError, match="registered twice"):
-        section("fairness", "Again", order=1)(lambda data: None)
+        section("example", "Again", order=1)(lambda data: None)
 
 
 def test_report_of_a_run_trained_by_the_pipeline(tmp_path: Path, parse_sections) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 import yaml
 from pydantic import Field
 from sklearn.datasets import make_regression
@@ -17,9 +16,10 @@ from typer.testing import CliRunner
 
 import trainwell.config
 from trainwell import experiment
-from trainwell.config import load_config
+from trainwell.cli import app as trainwell_app
+from trainwell.config import CompareConfig, load_config
 from trainwell.errors import UserError
-from trainwell.tune.compare import DEFAULT_CANDIDATES, CompareConfig, candidates, compare, compare_command
+from trainwell.tune.compare import DEFAULT_CANDIDATES, candidates, compare
 
 FAST = ["logistic_regression", "knn", "decision_tree", "lightgbm"]
 BREAST_CANCER = {"data": {"source": "builtin:breast_cancer"}}
@@ -136,12 +136,9 @@ def test_bad_candidates_are_user_errors() -> None:
 
 
 def test_compare_command(tmp_path: Path) -> None:
-    app = typer.Typer()
-    app.command("compare")(compare_command)
-    app.command("other")(lambda: None)  # two commands, so typer keeps the sub-command name
     args = ["compare", "--data", "builtin:iris", "--models", "knn, logistic_regression", "-q",
             "--run-dir", str(tmp_path / "run"), "--set", "seed=1"]  # fmt: skip
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(trainwell_app, args)
     assert result.exit_code == 0, result.output
     assert "leaderboard (ranked on accuracy)" in result.output and "kept" in result.output
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -11,19 +11,19 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 import trainwell
 import trainwell.tune.search as search_mod
 from trainwell import experiment
+from trainwell.cli import app as trainwell_app
 from trainwell.config import load_config
 from trainwell.data.sources import load_dataset
 from trainwell.errors import UserError
 from trainwell.experiment import fit_candidate
 from trainwell.run import Run
 from trainwell.tune import tune
-from trainwell.tune.search import prepare_search, tune_command, validation_score
+from trainwell.tune.search import prepare_search, validation_score
 from trainwell.tune.space import apply_params, parse_space
 
 LR = {"type": "log_float", "low": 1e-4, "high": 0.1}
@@ -240,14 +240,6 @@ def test_the_model_family_is_a_dimension(tmp_path: Path) -> None:
     assert run.info["model"] == run.metrics["tuning"]["best_params"]["model.name"]
 
 
-def cli_app() -> typer.Typer:
-    """The command registered as trainwell's CLI registers it; a second command keeps `tune` a subcommand."""
-    app = typer.Typer()
-    app.command("tune")(tune_command)
-    app.command("noop")(lambda: None)
-    return app
-
-
 def test_cli_tune_refits_on_train_and_validation(tmp_path: Path) -> None:
     config = tmp_path / "tune.yaml"
     cfg = digits()
@@ -255,7 +247,7 @@ def test_cli_tune_refits_on_train_and_validation(tmp_path: Path) -> None:
     config.write_text(json.dumps(cfg))
     args = ["tune", str(config), "--n-trials", "3", "--set", "tune.refit_on_validation=true",
             "--run-dir", str(tmp_path / "run"), "-q"]  # fmt: skip
-    result = CliRunner().invoke(cli_app(), args)
+    result = CliRunner().invoke(trainwell_app, args)
     assert result.exit_code == 0, result.output
     assert "best trial" in result.output and "run saved to" in result.output
     run = trainwell.load(tmp_path / "run")
@@ -271,7 +263,7 @@ def test_cli_tune_exits_130_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(search_mod, "tune", interrupted)
     config = tmp_path / "tune.yaml"
     config.write_text(json.dumps(digits()))
-    assert CliRunner().invoke(cli_app(), ["tune", str(config)]).exit_code == 130
+    assert CliRunner().invoke(trainwell_app, ["tune", str(config)]).exit_code == 130
 
 
 def test_trials_can_be_scored_by_kfold_without_the_test_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 from scipy import stats
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import balanced_accuracy_score, r2_score
@@ -25,51 +24,14 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
 
-from trainwell.config import ColumnType, Section, Task
+from trainwell.config import CHECKS, AuditConfig, ColumnType, Task
 from trainwell.data.schema import TRUE_WORDS, flag_word, infer_column, infer_task, parse_datetimes
 from trainwell.errors import UserError
 
 Severity = Literal["info", "warning", "error"]
-CheckName = Literal[
-    "missing", "constant", "id_like", "duplicates", "split_overlap", "imbalance",
-    "leakage", "future_timestamp", "outliers", "label_noise", "shift",
-]  # fmt: skip
-CHECKS: tuple[str, ...] = get_args(CheckName)
 _RANK = {"error": 0, "warning": 1, "info": 2}
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|idx|index|key|pk|no|number)$|[a-z](Id|ID)$", re.IGNORECASE)
 _SHOWN = 20  # row ids / values listed in evidence; the counts are always complete
-
-
-class AuditConfig(Section):
-    """The data audit run before training; its findings go into metrics.json and the report."""
-
-    fail_on: Literal["error", "warning", "never"] = Field(
-        "error", description="Stop before training on findings this severe (warning includes error); never: report."
-    )
-    skip: list[CheckName] = Field(default_factory=list, description=f"Checks not to run: {', '.join(CHECKS)}.")
-    trusted_columns: list[str] = Field(
-        default_factory=list,
-        description="Columns known to be available at prediction time; the leakage checks skip them.",
-    )
-    label_time_column: str | None = Field(
-        None, description="When each label became known; datetime features later than it are leakage. "
-        "Default: split.time_column.",
-    )  # fmt: skip
-    missing_warning: float = Field(0.3, gt=0, le=1, description="Missing share of a column that is a warning.")
-    near_constant: float = Field(0.99, gt=0.5, le=1, description="Share of one value that is near-constant.")
-    imbalance_ratio: float = Field(10.0, gt=1, description="Largest/smallest class size that is a warning.")
-    leakage_score: float = Field(
-        0.98, gt=0, le=1, description="Cross-validated score of a one-feature model (balanced accuracy or R²) "
-        "that counts as leakage.",
-    )  # fmt: skip
-    noise_confidence: float = Field(
-        0.9, gt=0.5, lt=1, description="Out-of-fold probability of another class that marks a label as suspect."
-    )
-    noise_warning: float = Field(
-        0.025, gt=0, le=1, description="Share of suspect labels that is a warning; noisy problems always have a few."
-    )
-    shift_psi: float = Field(0.25, gt=0, description="Population stability index (train vs test) that is a warning.")
-    max_rows: int = Field(5000, ge=100, description="Rows sampled for the model-based checks (leakage, label noise).")
 
 
 @dataclass
@@ -337,15 +299,31 @@ def _leakage(ctx: _Ctx) -> list[Finding]:
     rows = ctx.sample()
     y = _encode_target(rows[ctx.target], ctx.task)
     out = []
-    for name in ctx.features("numeric", "boolean", "categorical", "datetime"):
-        if name in ctx.config.trusted_columns or name == ctx.time_column:
-            continue
+    names = [n for n in ctx.features("numeric", "boolean", "categorical", "datetime")
+             if n not in ctx.config.trusted_columns and n != ctx.time_column]  # fmt: skip
+    modelled = set(_screen(rows, names, y, ctx))
+    for name in names:
         finding = _copy_of_target(name, rows[name], rows[ctx.target], y, ctx.schema[name])
-        if finding is None:
+        if finding is None and name in modelled:
             finding = _single_feature_model(name, rows[name], y, ctx)
         if finding is not None:
             out.append(finding)
     return out
+
+
+def _screen(rows: pd.DataFrame, names: list[str], y: np.ndarray, ctx: _Ctx) -> list[str]:
+    """All names, or on wide data the `max_model_features` with the largest univariate F statistic."""
+    limit = ctx.config.max_model_features
+    if len(names) <= limit:
+        return names
+    from sklearn.feature_selection import f_classif, f_regression
+
+    X = np.column_stack([_as_numbers(rows[n], ctx.schema[n]) for n in names])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant or empty columns have an undefined F and mean
+        X = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
+        score = (f_classif if ctx.task == "classification" else f_regression)(np.nan_to_num(X), y)[0]
+    return [names[i] for i in np.argsort(-np.nan_to_num(score, nan=-1.0))[:limit]]
 
 
 def _copy_of_target(name: str, x: pd.Series, target: pd.Series, y: np.ndarray, kind: str) -> Finding | None:
@@ -437,8 +415,15 @@ def _label_noise(ctx: _Ctx) -> list[Finding]:
         return []
     X = np.column_stack([_as_numbers(rows[c], ctx.schema[c]) for c in columns])
     # shallow and regularised: an overconfident model would "contradict" many honest but hard labels
-    model = HistGradientBoostingClassifier(max_iter=50, max_depth=3, min_samples_leaf=20, l2_regularization=1.0,
-                                           random_state=ctx.seed)  # fmt: skip
+    model: Any = HistGradientBoostingClassifier(max_iter=50, max_depth=3, min_samples_leaf=20,
+                                                l2_regularization=1.0, random_state=ctx.seed)  # fmt: skip
+    if X.shape[1] > ctx.config.max_model_features:  # wide data (pixels): model the principal components
+        from sklearn.decomposition import PCA
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+
+        components = min(ctx.config.max_model_features, 50)
+        model = make_pipeline(SimpleImputer(), PCA(components, random_state=ctx.seed), model)
     # one thread: the model is small, and OpenMP threads stall when other processes share the cores
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
         warnings.simplefilter("ignore")

@@ -17,50 +17,23 @@ from __future__ import annotations
 import math
 import warnings
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, mean_prediction, selection_rate
 from fairlearn.postprocessing import ThresholdOptimizer
 from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
-from pydantic import Field
 from sklearn import metrics as skm
 from sklearn.base import clone
 
-from trainwell.config import Section, Task
+from trainwell.config import Constraint, Mitigation, Task
 from trainwell.errors import UserError
 
-Mitigation = Literal["none", "reweighing", "exponentiated_gradient", "threshold_optimizer"]
-Constraint = Literal["demographic_parity", "equalized_odds"]
 Sensitive = pd.Series | pd.DataFrame | np.ndarray
 DISPARITIES = (
     "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference", "equalized_odds_ratio",
 )  # fmt: skip
-
-
-class FairnessConfig(Section):
-    """Fairness across groups of sensitive columns: per-group metrics, and optional mitigation."""
-
-    sensitive: list[str] = Field(
-        default_factory=list, description="Columns defining the groups (e.g. [sex, age_band]); empty: no fairness."
-    )
-    keep_in_features: bool = Field(
-        False, description="Also use the sensitive columns as model features (default: measure only)."
-    )
-    mitigation: Mitigation = Field(
-        "none", description="none, reweighing (before training), exponentiated_gradient (constrained training) "
-        "or threshold_optimizer (per-group thresholds after training); the last two need a binary target.",
-    )  # fmt: skip
-    constraint: Constraint = Field(
-        "demographic_parity", description="What mitigation equalises: selection rates, or TPR and FPR together."
-    )
-    difference_bound: float = Field(
-        0.01, gt=0, le=1, description="Allowed constraint violation for exponentiated_gradient."
-    )
-    compare: bool = Field(
-        True, description="Also train every mitigation and report the fairness/accuracy trade-off side by side."
-    )
 
 
 # ---------------------------------------------------------------- metrics

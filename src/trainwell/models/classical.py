@@ -38,7 +38,8 @@ class SklearnModel:
         self.history: list[dict[str, float]] = []
 
     def fit(
-        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> SklearnModel:
         kwargs: dict[str, Any] = {}
         extra = list(getattr(self, "callbacks", []))  # per-round hooks, e.g. a tuning trial's pruning callback
@@ -48,6 +49,13 @@ class SklearnModel:
 
             early = [lightgbm.early_stopping(stop, verbose=False)] if stop else []
             kwargs = {"eval_X": (X_val,), "eval_y": (y_val,), "callbacks": early + extra}
+        if sample_weight is not None:
+            from sklearn.utils.validation import has_fit_parameter
+
+            if not has_fit_parameter(self.estimator, "sample_weight"):
+                raise UserError(f"model {self.name} cannot weight training rows (fairness.mitigation reweighing); "
+                                "choose another model or mitigation")  # fmt: skip
+            kwargs["sample_weight"] = sample_weight
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(converge|feature names).*")
             self.estimator.fit(X, y, **kwargs)

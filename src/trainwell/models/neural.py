@@ -150,7 +150,8 @@ class NeuralModel:
         self.target_mean_, self.target_std_ = 0.0, 1.0  # regression targets are trained standardised
 
     def fit(
-        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> NeuralModel:
         """Build the network from the seed and train it; regression targets are standardised meanwhile."""
         ctx = self.ctx
@@ -167,6 +168,7 @@ class NeuralModel:
         self.history = fit_loop(
             self.module_, X, y, val=val, task=ctx.task, cfg=ctx.train, seed=ctx.seed,
             callbacks=[*self.callbacks, ProgressBar(quiet=ctx.quiet)], unscale=self._unscale if regression else None,
+            sample_weight=sample_weight,
         )  # fmt: skip
         return self
 

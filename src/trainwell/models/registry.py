@@ -26,8 +26,9 @@ class Model(Protocol):
     history: list[dict[str, float]]  # per-epoch rows for neural models, empty for classical ones
 
     def fit(
-        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None
-    ) -> Model: ...
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> Model: ...  # sample_weight: per training row, averaging 1 (fairness reweighing)
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...  # (N,) class indices (int64) or values (float64)
 

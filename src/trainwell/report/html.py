@@ -25,7 +25,7 @@ from trainwell.errors import UserError
 from trainwell.track.files import write_text
 
 # Modules whose @section functions make up the report; imported on first use, like the model registry.
-SECTION_MODULES: list[str] = ["trainwell.report.sections"]
+SECTION_MODULES: list[str] = ["trainwell.report.sections", "trainwell.report.trust"]
 
 
 @dataclass

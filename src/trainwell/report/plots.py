@@ -277,3 +277,50 @@ def tuning_history(numbers: Sequence[int], values: Sequence[float | None], state
         ax.set(xlabel="trial", ylabel=metric, title="Tuning history")
         ax.legend()
         return to_svg(fig)
+
+
+# ---------------------------------------------------------------- explanations and fairness
+
+
+def partial_dependence(curve: dict[str, Any]) -> str:
+    """The average prediction as one feature sweeps its range (one line per output)."""
+    with figure(4.2, 2.9) as (fig, ax):
+        grid = np.asarray(curve["grid"], float)
+        for i, (label, values) in enumerate(zip(curve["outputs"], curve["average"], strict=True)):
+            ax.plot(grid, np.asarray(values, float), color=PALETTE[i % len(PALETTE)], label=str(label)[:40])
+        ax.set(xlabel=str(curve["feature"])[:50], ylabel="average prediction", title=f"Partial dependence: "
+               f"{str(curve['feature'])[:40]}")  # fmt: skip
+        if len(curve["outputs"]) > 1:
+            ax.legend()
+        return to_svg(fig)
+
+
+def tradeoff(rows: Sequence[dict[str, Any]], disparity: str) -> str:
+    """Accuracy against a disparity per mitigation: lower-right is fairer and as accurate."""
+    with figure(4.6, 3.2) as (fig, ax):
+        for i, row in enumerate(rows):
+            x, y = row.get(disparity), row.get("accuracy")
+            if x is None or y is None:
+                continue
+            ax.scatter([x], [y], color=PALETTE[i % len(PALETTE)], s=36, zorder=3)
+            ax.annotate(str(row["method"]).replace("_", " "), (x, y), textcoords="offset points", xytext=(5, 4),
+                        fontsize=8)  # fmt: skip
+        ax.set(xlabel=disparity.replace("_", " "), ylabel="accuracy", title="Fairness / accuracy trade-off")
+        return to_svg(fig)
+
+
+def group_bars(groups: Sequence[str], values: dict[str, Sequence[float | None]], title: str) -> str:
+    """A few metrics per group, side by side (selection rate, recall/TPR, FPR...)."""
+    n, k = len(groups), len(values)
+    with figure(5.6, 1.2 + 0.3 * n * max(1, k) / 2) as (fig, ax):
+        width = 0.8 / max(1, k)
+        pos = np.arange(n)[::-1]
+        for i, (name, vals) in enumerate(values.items()):
+            clean = [np.nan if v is None else float(v) for v in vals]
+            ax.barh(pos + (k / 2 - i - 0.5) * width, clean, height=width, color=PALETTE[i % len(PALETTE)],
+                    label=name.replace("_", " "))  # fmt: skip
+        ax.set_yticks(pos, [str(g)[:30] for g in groups])
+        ax.set(title=title)
+        ax.grid(axis="y", visible=False)
+        ax.legend()
+        return to_svg(fig)

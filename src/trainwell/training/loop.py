@@ -39,6 +39,7 @@ def fit(
     seed: int,
     callbacks: Sequence[Callback] = (),
     unscale: Unscale | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
     """Train `module` in place; return one history row per epoch.
 
@@ -53,6 +54,8 @@ def fit(
         seed: fixes the shuffling order and dropout masks (initial weights are the caller's to seed).
         callbacks: hooks that see the TrainState; early stopping is added from `cfg`.
         unscale: maps regression outputs and targets back to original units before the rmse metric.
+        sample_weight: per-row weights; each epoch then draws its rows with replacement in proportion to
+            them (weighted resampling), so every loss and batch size works unchanged.
     """
     device = resolve_device(cfg.device)
     loss_fn = make_loss(cfg.loss, task, cfg.label_smoothing)
@@ -67,6 +70,7 @@ def fit(
     on_batch, on_epoch = make_schedule(optimizer, cfg, _n_batches(len(train[0]), cfg.batch_size), mode)
     state = TrainState(module, optimizer, monitor, mode, cfg.epochs, best_weights=_copy_weights(module))
     hooks = [*callbacks, EarlyStopping(cfg.patience)] if cfg.early_stopping else list(callbacks)
+    weights = torch.as_tensor(sample_weight, dtype=torch.float64) if sample_weight is not None else None
     gen = torch.Generator().manual_seed(seed)  # the shuffling order follows the seed...
     torch.manual_seed(seed)  # ...and so do dropout masks
     with _determinism(cfg.deterministic, device):
@@ -76,7 +80,7 @@ def fit(
                 start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
                 module.train()
                 running = torch.zeros((), device=device)  # summed on device: one sync per epoch
-                for idx in _batches(len(train[0]), cfg.batch_size, gen, device):
+                for idx in _batches(len(train[0]), cfg.batch_size, gen, device, weights):
                     running += step(train[0][idx], train[1][idx]) * len(idx)  # (B, F), (B,)
                     on_batch()
                 row = {"epoch": epoch, **_scores(score, splits, running.item(), metric_name(task))}
@@ -280,9 +284,12 @@ def _tensors(X: np.ndarray, y: np.ndarray, task: Task, device: torch.device) -> 
     return torch.as_tensor(X, device=device), torch.as_tensor(y, dtype=dtype, device=device)
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
-    """Shuffled index batches; a last batch of one row is dropped (batch norm cannot train on it)."""
-    chunks = torch.randperm(n, generator=gen).to(device).split(batch_size)
+def _batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device,
+             weights: torch.Tensor | None = None) -> list[torch.Tensor]:  # fmt: skip
+    """Shuffled index batches (drawn in proportion to `weights` when given); a last batch of one row is
+    dropped (batch norm cannot train on it)."""
+    order = torch.randperm(n, generator=gen) if weights is None else torch.multinomial(weights, n, True, generator=gen)
+    chunks = order.to(device).split(batch_size)
     return list(chunks[:-1]) if len(chunks) > 1 and len(chunks[-1]) == 1 else list(chunks)
 
 

@@ -11,19 +11,17 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import typer
-from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
 from trainwell import experiment
-from trainwell.config import ExperimentConfig, ModelConfig, Section, deep_merge, load_config, parse_overrides
+from trainwell.config import CompareConfig, ExperimentConfig, ModelConfig
 from trainwell.data.sources import Dataset
-from trainwell.data.split import Splits, split_rows
+from trainwell.data.split import Splits
 from trainwell.errors import UserError, unknown
 from trainwell.evaluate.metrics import (
     CLASSIFICATION_METRICS,
@@ -44,24 +42,6 @@ DEFAULT_CANDIDATES = {
 }
 SVM_MAX_ROWS = 20_000  # kernel SVMs scale with rows squared: left out of the default list above this
 console = Console(stderr=True)
-
-
-class CompareConfig(Section):
-    """Model comparison (`trainwell compare`): several model families on one split, ranked on validation."""
-
-    models: list[str] | None = Field(
-        None,
-        description="Registry names to compare; default: logistic/linear regression, knn, lightgbm, "
-        "random_forest, svm, mlp (cnn first for images), plus model.name with its parameters.",
-    )
-    time_budget_s: float | None = Field(
-        None, gt=0, description="No new candidate starts after this many seconds (the first always runs)."
-    )
-    metric: str = Field("auto", description="Validation metric that ranks the models; auto is the primary metric.")
-    ensemble_top_k: int | None = Field(
-        None, ge=2, description="Also rank an ensemble of the k best classical candidates (None: off)."
-    )
-    ensemble: Literal["voting", "stacking"] = Field("voting", description="The ensemble ensemble_top_k builds.")
 
 
 @dataclass
@@ -118,14 +98,10 @@ def compare(
     `models` (or `compare.models`) names the candidates; other overrides work as in `trainwell.train`,
     e.g. `**{"compare.time_budget_s": 60}` once the config has its `compare` section.
     """
-    frame = data if isinstance(data, pd.DataFrame) else None
-    if isinstance(data, dict):
-        overrides["data"] = data
-    cfg = load_config(config if config is not None else {}, experiment._nest(overrides))
+    cfg, frame = experiment.resolve(config, data, overrides)
     settings = compare_settings(cfg, models)
     started = time.time()
-    ds, prep = experiment.load_data(cfg, frame)
-    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    ds, prep, splits = experiment.load_and_split(cfg, frame)
     if cfg.validation.strategy == "holdout" and not len(splits.validation):
         raise UserError("compare ranks models on the validation split; set split.validation > 0 "
                         "or validation.strategy: kfold")  # fmt: skip
@@ -140,9 +116,8 @@ def compare(
 
 
 def compare_settings(cfg: ExperimentConfig, models: list[str] | None = None) -> CompareConfig:
-    """The config's `compare` section (defaults while ExperimentConfig has none), `models` taking precedence."""
-    settings = getattr(cfg, "compare", None) or CompareConfig()
-    return settings.model_copy(update={"models": models}) if models is not None else settings
+    """The config's `compare` section, `models` (the command line's --model) taking precedence."""
+    return cfg.compare.model_copy(update={"models": models}) if models is not None else cfg.compare
 
 
 def ranking_metric(name: str, task: str, n_classes: int) -> str:
@@ -332,34 +307,3 @@ def leaderboard_table(rows: list[dict[str, Any]], metric: str) -> Table:
         std = f" ± {row[f'{metric}_std']:.4f}" if f"{metric}_std" in row else ""
         table.add_row(str(row["rank"]), row["model"], f"{row[metric]:.4f}{std}", f"{row['fit_seconds']:.1f}")
     return table
-
-
-def compare_command(
-    config: Annotated[Path | None, typer.Argument(help="Experiment config (YAML); omit for zero-config.")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="Override a config field: section.field=value.")] = [],  # noqa: B006
-    data: Annotated[str | None, typer.Option(help="Data path or builtin:NAME (zero-config).")] = None,
-    target: Annotated[str | None, typer.Option(help="Column to predict (zero-config).")] = None,
-    models: Annotated[str | None, typer.Option(help="Comma-separated models (default: one per family).")] = None,
-    run_dir: Annotated[Path | None, typer.Option(help="Where to save the run (default runs/NAME-TIME).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per candidate.")] = False,
-) -> None:
-    """Compare model families on one split, rank them on validation, keep the best, test it once, save."""
-    if config is None and data is None:
-        raise UserError("give a config file (trainwell compare CONFIG.yaml) or --data PATH --target COLUMN")
-    overrides: dict[str, Any] = {}
-    if data is not None:
-        overrides["data"] = {"source": data}
-        if config is None:
-            overrides["name"] = Path(str(data).removeprefix("builtin:")).stem
-    if target is not None:
-        overrides.setdefault("data", {})["target"] = target
-    overrides = deep_merge(overrides, parse_overrides(set_))
-    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    run = compare(config, run_dir=run_dir, quiet=quiet, models=names, **overrides)
-    out, comparison = Console(), run.metrics["comparison"]
-    out.print(leaderboard_table(run.metrics["leaderboard"], comparison["metric"]))
-    for skip in comparison["skipped"]:
-        out.print(f"skipped {skip['model']}: {skip['reason']}")
-    test = run.metrics.get("test", {}).get(comparison["metric"])
-    out.print(f"kept [bold]{comparison['kept']}[/bold]; test {comparison['metric']} {test:.4f} (tested once)")
-    out.print(f"run saved to [bold]{run.dir}[/bold]")

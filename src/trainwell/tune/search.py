@@ -26,21 +26,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import optuna
 import pandas as pd
 import sqlalchemy
 import sqlalchemy.exc
-import typer
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
-from trainwell.config import ExperimentConfig, deep_merge, load_config, parse_overrides
+from trainwell.config import ExperimentConfig
 from trainwell.data.sources import Dataset
-from trainwell.data.split import Splits, split_rows
+from trainwell.data.split import Splits
 from trainwell.errors import UserError, unknown
 from trainwell.evaluate.metrics import (
     CLASSIFICATION_METRICS,
@@ -49,8 +48,7 @@ from trainwell.evaluate.metrics import (
     compute_metrics,
     primary_metric,
 )
-from trainwell.experiment import Fitted, Prepared, evaluate_splits, fit_candidate, load_data, save_run
-from trainwell.experiment import _nest as nest_overrides
+from trainwell.experiment import Fitted, Prepared, evaluate_splits, fit_candidate, load_and_split, resolve, save_run
 from trainwell.models.registry import auto_model_name, get_spec, parse_params
 from trainwell.run import Run
 from trainwell.track.files import write_text
@@ -100,10 +98,7 @@ def tune(
     Arguments mirror `trainwell.experiment.train`. The run's metrics.json holds a `tuning` block (every
     trial, the best parameters, parameter importances, the storage) and trials.csv lists the trials.
     """
-    frame = data if isinstance(data, pd.DataFrame) else None
-    if isinstance(data, dict):
-        overrides["data"] = data
-    cfg = load_config(config if config is not None else {}, nest_overrides(overrides))
+    cfg, frame = resolve(config, data, overrides)
     started = time.time()
     search = prepare_search(cfg, frame)
     final_dir = Path(run_dir) if run_dir else default_run_dir(cfg.name)
@@ -132,8 +127,7 @@ def tune(
 
 def prepare_search(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> Search:
     """Load and split the data once for all trials, then check the space and the metric against it."""
-    ds, prep = load_data(cfg, frame)
-    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    ds, prep, splits = load_and_split(cfg, frame)
     if cfg.model.name == "auto" and "model.name" not in cfg.tune.space:  # model.X keys need a concrete model
         cfg = apply_params(cfg, {"model.name": auto_model_name(prep.task, len(splits.train), ds.image_shape)})
     dims = parse_space(cfg, prep.task)
@@ -506,26 +500,6 @@ def trials_frame(trials: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- command line
-
-
-def tune_command(
-    config: Annotated[Path, typer.Argument(help="Experiment config (YAML) with a tune.space section.")],
-    set_: Annotated[list[str], typer.Option("--set", help="Override a config field: section.field=value.")] = [],  # noqa: B006
-    n_trials: Annotated[int | None, typer.Option(help="Trials the study should hold in total (tune.n_trials).")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Wall-time budget in seconds (tune.timeout_s).")] = None,
-    storage: Annotated[str | None, typer.Option(help="Optuna storage URL to share, e.g. postgresql://...")] = None,
-    study_name: Annotated[str | None, typer.Option(help="Study to create or resume (tune.study_name).")] = None,
-    run_dir: Annotated[Path | None, typer.Option(help="Where to save the run (default runs/NAME-TIME).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per trial.")] = False,
-) -> None:
-    """Tune hyperparameters with Optuna, retrain the best configuration, test it once, save the run."""
-    budget = {"n_trials": n_trials, "timeout_s": timeout, "storage": storage, "study_name": study_name}
-    overrides = deep_merge(parse_overrides(set_), {"tune": {k: v for k, v in budget.items() if v is not None}})
-    try:
-        run = tune(config, run_dir=run_dir, quiet=quiet, **overrides)
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-    print_summary(run)
 
 
 def print_summary(run: Run) -> None:
