@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trainwell.config import field_reference, parse_overrides
@@ -72,9 +73,9 @@ def train(
 def _print_diagnosis(d: dict[str, Any] | None) -> None:
     if not d:
         return
-    out.print(f"[bold]diagnosis: {d['verdict']}[/bold]. {d['summary']}", highlight=False)
+    out.print(f"[bold]diagnosis: {d['verdict']}[/bold]. {escape(d['summary'])}", highlight=False)
     for advice in d.get("advice", []):
-        out.print(f"  - {advice}", highlight=False)
+        out.print(f"  - {escape(advice)}", highlight=False)
 
 
 def _print_guarantees(g: dict[str, Any] | None) -> None:
@@ -85,7 +86,7 @@ def _print_guarantees(g: dict[str, Any] | None) -> None:
         out.print(f"guarantees: all {len(g['items'])} checks passed")
     for item in failed:
         mark = "not checked" if item["ok"] is None else "FAILED"
-        out.print(f"guarantee {item['name']}: {mark}: {item['detail']}", highlight=False)
+        out.print(f"guarantee {item['name']}: {mark}: {escape(item['detail'])}", highlight=False)
 
 
 def _print_findings(audit: dict[str, Any], *, everything: bool = False) -> None:
@@ -97,8 +98,9 @@ def _print_findings(audit: dict[str, Any], *, everything: bool = False) -> None:
     out.print(f"data audit: {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info")
     if findings:
         table = Table("severity", "check", "column", "finding", "fix")
-        for f in findings:
-            table.add_row(f["severity"], f["check"], f["column"] or "", f["message"], f["fix"])
+        for f in findings:  # data text, not rich markup: "data.drop: [col]" must print as is
+            table.add_row(*(escape(str(v)) for v in (f["severity"], f["check"], f["column"] or "", f["message"],
+                                                     f["fix"])))  # fmt: skip
         out.print(table)
 
 

@@ -164,7 +164,8 @@ class TuneConfig(Section):
     timeout_s: float | None = Field(None, gt=0, description="Wall-time budget in seconds (None: no limit).")
     sampler: Literal["tpe", "random"] = Field("tpe", description="How trials are proposed.")
     pruner: Literal["none", "median", "successive_halving", "hyperband"] = Field(
-        "median", description="How bad trials are stopped early from their per-epoch validation scores."
+        "hyperband", description="How bad trials are stopped early from their per-epoch validation scores "
+        "(hyperband needed 0.16 of random search's epoch budget in benchmarks/RESULTS.md, median 0.27).",
     )
     metric: str = Field("auto", description="Validation metric to optimise; auto is the task's primary metric.")
     storage: str | None = Field(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trainwell.config import ExperimentConfig, Task, deep_merge, dump_config, load_config
-from trainwell.data.audit import audit_summary, check_fail, run_audit
+from trainwell.data.audit import Finding, audit_summary, check_fail, run_audit
 from trainwell.data.prepare import build_preparer, save_preparer
 from trainwell.data.schema import infer_schema, infer_task
 from trainwell.data.sources import Dataset, load_dataset
@@ -65,6 +65,18 @@ class Fitted:
     def transform(self, prep: Prepared, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.preparer.transform(prep.frame.iloc[rows][self.features]), np.float32)
 
+    def outputs(self, prep: Prepared, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(predictions, probabilities or None) for `rows`; a per-group mitigation also reads their groups."""
+        X = self.transform(prep, rows)
+        if getattr(self.model, "needs_sensitive", False):
+            groups = prep.frame.iloc[rows][prep.sensitive]
+            return self.model.predict(X, groups), self.model.predict_proba(X, groups)  # type: ignore[call-arg]
+        return self.model.predict(X), self.model.predict_proba(X)
+
+    def score(self, prep: Prepared, rows: np.ndarray) -> dict[str, Any]:
+        """Every metric on `rows`."""
+        return compute_metrics(prep.task, prep.y[rows], *self.outputs(prep, rows), n_classes=len(prep.classes))
+
 
 def train(
     config: str | Path | dict[str, Any] | ExperimentConfig | None = None,
@@ -112,6 +124,12 @@ def load_and_split(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> 
         splits={"train": splits.train, "validation": splits.validation, "test": splits.test},
         time_column=cfg.split.time_column,
     )  # fmt: skip
+    removed = prep.info["duplicates_removed"]
+    if removed and "duplicates" not in settings.skip:  # dropped before the audit could see them
+        findings.append(Finding("duplicates", "info", None, f"{removed} rows repeated an earlier row exactly and "
+                                "were removed before splitting (prepare.drop_duplicates)",
+                                {"duplicates": removed, "share": round(removed / prep.info["rows"], 4)},
+                                "nothing to do; check why the source holds repeated rows"))  # fmt: skip
     prep.audit = audit_summary(findings)
     check_fail(findings, settings.fail_on)
     return ds, prep, splits
@@ -158,6 +176,15 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
         weights = reweighing_weights(prep.y[train_rows], prep.frame.iloc[train_rows][prep.sensitive])
     val = (fitted.transform(prep, val_rows), prep.y[val_rows]) if len(val_rows) else (None, None)
     model.fit(X, prep.y[train_rows], *val, sample_weight=weights)
+    if cfg.fairness.sensitive and cfg.fairness.mitigation in ("exponentiated_gradient", "threshold_optimizer"):
+        from trainwell.models.fair import FairModel
+
+        def groups(rows: np.ndarray) -> pd.DataFrame:
+            return prep.frame.iloc[rows][prep.sensitive]
+
+        held_out = (val[0], val[1], groups(val_rows)) if len(val_rows) else None
+        fitted.model = FairModel.mitigate(model, cfg.fairness, (X, prep.y[train_rows], groups(train_rows)), held_out,
+                                          cfg.seed)  # fmt: skip
     return fitted
 
 
@@ -172,8 +199,7 @@ def evaluate_splits(fitted: Fitted, prep: Prepared, splits: Splits) -> tuple[dic
         rows = getattr(splits, split)
         if len(rows):
             prep.test_evaluations += split == "test"
-            X = fitted.transform(prep, rows)
-            outputs[split] = (fitted.model.predict(X), fitted.model.predict_proba(X))
+            outputs[split] = fitted.outputs(prep, rows)
             metrics[split] = compute_metrics(prep.task, prep.y[rows], *outputs[split], n_classes=len(prep.classes))
     return metrics, outputs
 
@@ -278,6 +304,7 @@ def _run_info(cfg: ExperimentConfig, fitted: Fitted, ds: Dataset, prep: Prepared
         "classes": prep.classes,
         "schema": prep.schema,
         "input_columns": fitted.features,
+        "sensitive": prep.sensitive,
         "features": [str(f) for f in fitted.preparer.get_feature_names_out()],
         "image_shape": list(ds.image_shape) if ds.image_shape else None,
         "data": prep.info,

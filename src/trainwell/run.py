@@ -61,9 +61,10 @@ class Run:
         path = self.dir / "history.csv"
         return pd.read_csv(path) if path.is_file() else pd.DataFrame()
 
-    def features(self, data: pd.DataFrame | str | Path) -> np.ndarray:
+    def features(self, data: pd.DataFrame | str | Path, source: str | None = None) -> np.ndarray:
         """Apply the saved preparation to new rows; names any column the model needs that is missing."""
-        frame, source = _frame(data)
+        frame, read_from = _frame(data)
+        source = source or read_from
         needed = self.info["input_columns"]
         missing = [c for c in needed if c not in frame.columns]
         if missing:
@@ -71,22 +72,38 @@ class Run:
             raise UserError(f"{source} is missing column(s) the model needs: {shown}")
         return np.asarray(self.preparer.transform(frame[needed]), dtype=np.float32)
 
+    def outputs(self, data: pd.DataFrame | str | Path,
+                source: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+        """(class indices or values, probabilities or None) for new rows, as the model computes them."""
+        frame, read_from = _frame(data)
+        source = source or read_from
+        X = self.features(frame, source)
+        if getattr(self.model, "needs_sensitive", False):  # a per-group threshold mitigation decides by group
+            sensitive = list(self.info.get("sensitive") or [])
+            missing = [c for c in sensitive if c not in frame.columns]
+            if missing:
+                raise UserError(f"{source} is missing the sensitive column(s) {', '.join(missing)}: this model's "
+                                "per-group thresholds (fairness.mitigation threshold_optimizer) need them")  # fmt: skip
+            groups = frame[sensitive]
+            return self.model.predict(X, groups), self.model.predict_proba(X, groups)  # type: ignore[call-arg]
+        proba = self.model.predict_proba(X) if self.task == "classification" else None
+        return self.model.predict(X), proba
+
     def predict(self, data: pd.DataFrame | str | Path) -> np.ndarray:
         """Predicted labels (the original class values) or regression values."""
-        return self._decode(self.model.predict(self.features(data)))
+        return self._decode(self.outputs(data)[0])
 
     def predict_proba(self, data: pd.DataFrame | str | Path) -> pd.DataFrame:
         """Class probabilities as `proba_<class>` columns (classifiers only)."""
-        proba = self.model.predict_proba(self.features(data)) if self.task == "classification" else None
+        proba = self.outputs(data)[1] if self.task == "classification" else None
         if proba is None:
             raise UserError(f"model {self.info['model']} ({self.task}) gives no class probabilities")
         return pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])
 
     def predictions(self, data: pd.DataFrame | str | Path) -> pd.DataFrame:
         """A `prediction` column, plus `proba_<class>` columns for classifiers."""
-        X = self.features(data)
-        out = pd.DataFrame({"prediction": self._decode(self.model.predict(X))})
-        proba = self.model.predict_proba(X) if self.task == "classification" else None
+        pred, proba = self.outputs(data)
+        out = pd.DataFrame({"prediction": self._decode(pred)})
         if proba is not None:
             out = pd.concat([out, pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])], axis=1)
         return out
@@ -105,10 +122,14 @@ class Run:
             raise UserError(f"{self.dir} has no saved background rows for explanations; retrain it with this version")
         X = self.features(data)
         names = list(self.info["features"])
-        rows = explain_rows(self.model, X, names, background=load_background(path), top_k=top_k)
+        model = getattr(self.model, "base", self.model)  # a mitigated model is explained by its base model
+        rows = explain_rows(model, X, names, background=load_background(path), top_k=top_k)
         if self.task == "classification":
-            for row in rows:
+            import re
+
+            for row in rows:  # class indices → the labels the user knows
                 row["prediction"] = decode(self.classes[int(row["prediction"])])
+                row["output"] = re.sub(r"class (\d+)$", lambda m: f"class {self.classes[int(m[1])]}", row["output"])
         return rows
 
     def evaluate(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:
@@ -119,9 +140,7 @@ class Run:
             raise UserError(f'{source} has no target column "{target}"; evaluate needs labelled rows')
         frame = frame[frame[target].notna()].reset_index(drop=True)
         y = self._encode(frame[target], source)
-        X = self.features(frame)
-        n = len(self.classes)
-        return compute_metrics(self.task, y, self.model.predict(X), self.model.predict_proba(X), n_classes=n)  # type: ignore[arg-type]
+        return compute_metrics(self.task, y, *self.outputs(frame, source), n_classes=len(self.classes))  # type: ignore[arg-type]
 
     def _decode(self, pred: np.ndarray) -> np.ndarray:
         return np.array(self.classes, dtype=object)[pred] if self.task == "classification" else pred

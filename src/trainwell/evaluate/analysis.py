@@ -53,6 +53,7 @@ def importance(ds: Dataset, prep: Prepared, splits: Splits, fitted: Fitted, *, s
     """Permutation importance on validation (train when there is none), the model's own, partial dependence."""
     split = "validation" if len(splits.validation) else "train"
     rows = getattr(splits, split)
+    model = getattr(fitted.model, "base", fitted.model)  # a mitigated model is explained by its base model
     X, y = fitted.transform(prep, rows), prep.y[rows]
     names = [str(f) for f in fitted.preparer.get_feature_names_out()]
     out: dict[str, Any] = {}
@@ -60,15 +61,15 @@ def importance(ds: Dataset, prep: Prepared, splits: Splits, fitted: Fitted, *, s
         warnings.simplefilter("ignore")
         if not ds.image_shape:  # one shuffled pixel says little, and a CNN pays a pass per pixel
             table = explain.permutation_importance_table(
-                fitted.model, X, y, names, task=prep.task, seed=seed,
+                model, X, y, names, task=prep.task, seed=seed,
                 n_repeats=5 if len(names) <= 50 else 2, max_rows=1000,
             )  # fmt: skip
             out["feature_importance"] = {"method": "permutation", "split": split, "features": table}
             top = [r["feature"] for r in table[:PD_FEATURES] if r["importance"] > 0]
-            curves = prep.task == "regression" or fitted.model.predict_proba(X[:1]) is not None  # hard voting: none
+            curves = prep.task == "regression" or model.predict_proba(X[:1]) is not None  # hard voting: none
             if top and curves:
-                out["partial_dependence"] = explain.partial_dependence_curves(fitted.model, X, top, names, seed=seed)
-        own = explain.model_importance(fitted.model, X, names, seed=seed)
+                out["partial_dependence"] = explain.partial_dependence_curves(model, X, top, names, seed=seed)
+        own = explain.model_importance(model, X, names, seed=seed)
     if own["features"]:
         out["model_importance"] = own | {"split": split}
     return out
@@ -87,7 +88,7 @@ def fairness(cfg: ExperimentConfig, prep: Prepared, splits: Splits, fitted: Fitt
             rows = getattr(splits, split)
             out[split] = group_metrics(prep.y[rows], outputs[split][0], prep.frame.iloc[rows][prep.sensitive],
                                        task=prep.task, class_names=names)  # fmt: skip
-    estimator = getattr(fitted.model, "estimator", None)
+    estimator = getattr(getattr(fitted.model, "base", fitted.model), "estimator", None)
     binary = prep.task == "classification" and len(prep.classes) == 2
     if settings.compare and binary and estimator is not None and len(splits.validation):
         part = {s: (fitted.transform(prep, getattr(splits, s)), prep.y[getattr(splits, s)],

@@ -160,6 +160,7 @@ class FairClassifier:
         if self.method == "exponentiated_gradient":
             return np.asarray(self.fitted.predict(X, random_state=self.seed), dtype=np.int64)
         if self.method == "threshold_optimizer":
+            X = np.asarray(X, dtype=np.float64)  # Fairlearn fails on float32 scores (dtype of its output array)
             groups = _groups(_need(sensitive), len(X))
             return np.asarray(self.fitted.predict(X, sensitive_features=groups, random_state=self.seed), np.int64)
         return np.asarray(self.fitted.predict(X), dtype=np.int64)
@@ -169,6 +170,7 @@ class FairClassifier:
         if self.method == "exponentiated_gradient":
             return np.asarray(self.fitted._pmf_predict(X), dtype=np.float64)
         if self.method == "threshold_optimizer":
+            X = np.asarray(X, dtype=np.float64)  # Fairlearn fails on float32 scores (dtype of its output array)
             groups = _groups(_need(sensitive), len(X))
             return np.asarray(self.fitted._pmf_predict(X, sensitive_features=groups), dtype=np.float64)
         return np.asarray(self.fitted.predict_proba(X), dtype=np.float64)

@@ -87,7 +87,7 @@ def register_loader(family: Family, loader: Callable[[Path], Model]) -> None:
 
 def _ensure_loaded() -> None:
     """Import the modules whose decorators fill the registry."""
-    from trainwell.models import classical, ensemble, neural  # noqa: F401
+    from trainwell.models import classical, ensemble, fair, neural  # noqa: F401
 
 
 def list_models() -> list[ModelSpec]:

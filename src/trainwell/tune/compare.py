@@ -27,7 +27,6 @@ from trainwell.evaluate.metrics import (
     CLASSIFICATION_METRICS,
     GREATER_IS_BETTER,
     REGRESSION_METRICS,
-    compute_metrics,
     primary_metric,
 )
 from trainwell.models.ensemble import ENSEMBLES
@@ -186,10 +185,7 @@ def score_candidate(setup: Setup, name: str, params: dict[str, Any]) -> Entry:
             entry.scores, entry.std = entry.cv["mean"], entry.cv["std"]
         else:
             entry.fitted = experiment.fit_candidate(cfg, setup.ds, prep, splits.train, splits.validation)
-            X = entry.fitted.transform(prep, splits.validation)
-            model = entry.fitted.model
-            metrics = compute_metrics(prep.task, prep.y[splits.validation], model.predict(X),
-                                      model.predict_proba(X), n_classes=len(prep.classes))  # fmt: skip
+            metrics = entry.fitted.score(prep, splits.validation)
             entry.scores = {k: float(v) for k, v in metrics.items() if isinstance(v, float | int)}
     except Exception as exc:  # noqa: BLE001 - one failing family must not end the comparison
         entry.error, entry.fitted = f"{type(exc).__name__}: {exc}", None

@@ -17,7 +17,6 @@ from trainwell.config import ExperimentConfig, SplitConfig
 from trainwell.data.sources import Dataset
 from trainwell.data.split import Splits, split_rows
 from trainwell.errors import UserError
-from trainwell.evaluate.metrics import compute_metrics
 from trainwell.models.registry import auto_model_name, get_spec, parse_params
 
 FoldRows = tuple[np.ndarray, np.ndarray, np.ndarray]  # (fit rows, early-stopping rows, scored rows)
@@ -38,9 +37,7 @@ def cross_validate(
     counts: list[dict[str, int]] = []
     for fit_rows, stop_rows, held_out in plan:
         fitted = experiment.fit_candidate(cfg, ds, prep, fit_rows, stop_rows, quiet=quiet, callbacks=callbacks)
-        X = fitted.transform(prep, held_out)
-        folds.append(compute_metrics(prep.task, prep.y[held_out], fitted.model.predict(X),
-                                     fitted.model.predict_proba(X), n_classes=len(prep.classes)))  # fmt: skip
+        folds.append(fitted.score(prep, held_out))
         counts.append({"fit": len(fit_rows), "early_stopping": len(stop_rows), "scored": len(held_out)})
     mean, std = summarise(folds)
     return {"strategy": strategy, "n_folds": len(folds), "folds": folds, "fold_rows": counts,

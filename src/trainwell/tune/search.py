@@ -45,7 +45,6 @@ from trainwell.evaluate.metrics import (
     CLASSIFICATION_METRICS,
     GREATER_IS_BETTER,
     REGRESSION_METRICS,
-    compute_metrics,
     primary_metric,
 )
 from trainwell.experiment import Fitted, Prepared, evaluate_splits, fit_candidate, load_and_split, resolve, save_run
@@ -351,9 +350,7 @@ def cross_validated_score(cfg: ExperimentConfig, search: Search) -> float:
 def validation_score(fitted: Fitted, search: Search) -> float:
     """The tuning metric of a fitted trial on the validation rows (never the test rows)."""
     rows, prep = search.splits.validation, search.prep
-    X = fitted.transform(prep, rows)
-    scores = compute_metrics(prep.task, prep.y[rows], fitted.model.predict(X), fitted.model.predict_proba(X),
-                             n_classes=len(prep.classes))  # fmt: skip
+    scores = fitted.score(prep, rows)
     if search.metric not in scores:
         raise UserError(f"tune.metric {search.metric} cannot be computed for model {fitted.name}; pick another")
     return float(scores[search.metric])  # type: ignore[arg-type]
