@@ -322,5 +322,5 @@ def group_bars(groups: Sequence[str], values: dict[str, Sequence[float | None]],
         ax.set_yticks(pos, [str(g)[:30] for g in groups])
         ax.set(title=title)
         ax.grid(axis="y", visible=False)
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
         return to_svg(fig)

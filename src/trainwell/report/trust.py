@@ -64,7 +64,7 @@ def fairness_section(data: RunData) -> str | None:
         metrics = [k for k in rows[0] if k != "group"]
         label = [", ".join(str(v) for v in r["group"].values()) for r in rows]
         body = [[g, *(r.get(k) for k in metrics)] for g, r in zip(label, rows, strict=True)]
-        parts.append(table(["group", *metrics], body))
+        parts.append(table(["group", *(k.replace("_", " ") for k in metrics)], body))
         keys = [k for k in ("selection_rate", "recall", "fpr", "accuracy", "mae") if k in metrics]
         shown = {k: [r.get(k) for r in rows] for k in keys}
         if shown:
@@ -80,7 +80,7 @@ def fairness_section(data: RunData) -> str | None:
         cols = ["method", "accuracy", "balanced_accuracy", *DISPARITIES]
         parts.append("<h3>Mitigation trade-off</h3>" + figures(
             plots.tradeoff(trade, "demographic_parity_difference"), plots.tradeoff(trade, "equalized_odds_difference")))
-        parts.append(table(cols, [[r.get(c) for c in cols] for r in trade]) + note(
+        parts.append(table([c.replace("_", " ") for c in cols], [[r.get(c) for c in cols] for r in trade]) + note(
             f"Every mitigation trained on the same training rows and scored on the {f.get('tradeoff_split', '')} "
             "split; 'none' is the unmitigated model."))
     elif f.get("tradeoff_skipped"):
