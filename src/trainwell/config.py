@@ -217,7 +217,7 @@ class AuditConfig(Section):
     max_rows: int = Field(5000, ge=100, description="Rows sampled for the model-based checks (leakage, label noise).")
     max_model_features: int = Field(
         100, ge=1, description="Wider data: leakage models only the features a cheap univariate screen ranks "
-        "highest, and label noise models principal components.",
+        "highest (F-test), and so does label noise.",
     )  # fmt: skip
 
 

@@ -54,6 +54,23 @@ def test_leaked_copy_of_the_target_is_an_error() -> None:
     assert {f.column for f in by_check(findings, "leakage")} == {"approved", "score"}  # x1, x2, city are fine
 
 
+def test_wide_data_still_finds_a_leak_and_label_noise() -> None:
+    """Past audit.max_model_features, leakage is modelled on the F-test's top features only and label noise
+    on principal components; a planted near-perfect feature and flipped labels must still be found."""
+    rng = np.random.default_rng(0)
+    n, width = 600, 150
+    X = rng.normal(size=(n, width))
+    y = (X[:, :5].sum(axis=1) > 0).astype(int)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(width)])
+    config = AuditConfig(max_model_features=20)
+    leaky = frame.assign(leak=y * 3.0 + rng.normal(0, 0.3, n), label=np.where(y == 1, "yes", "no"))
+    assert [f.column for f in by_check(run_audit(leaky, target="label", config=config), "leakage")] == ["leak"]
+    flipped = rng.choice(n, 30, replace=False)
+    y[flipped] = 1 - y[flipped]
+    noise = by_check(run_audit(frame.assign(label=y), target="label", config=config), "label_noise")
+    assert len(noise) == 1 and len(set(noise[0].evidence["rows"]) & set(flipped.tolist())) >= 5
+
+
 def test_monotone_transform_of_a_regression_target_is_an_error() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=300)

@@ -312,7 +312,11 @@ def _leakage(ctx: _Ctx) -> list[Finding]:
 
 
 def _screen(rows: pd.DataFrame, names: list[str], y: np.ndarray, ctx: _Ctx) -> list[str]:
-    """All names, or on wide data the `max_model_features` with the largest univariate F statistic."""
+    """All names, or on wide data the `max_model_features` with the largest univariate F statistic.
+
+    Screening keeps the model-based checks fast on wide data (pixels, one-hot blocks) without projecting
+    away the few columns that carry the signal, as principal components of independent features would.
+    """
     limit = ctx.config.max_model_features
     if len(names) <= limit:
         return names
@@ -413,17 +417,11 @@ def _label_noise(ctx: _Ctx) -> list[Finding]:
     columns = ctx.features("numeric", "boolean", "categorical", "datetime")
     if not columns or len(np.unique(y)) < 2 or np.bincount(y).min() < 5:
         return []
+    columns = _screen(rows, columns, y, ctx)  # wide data: the most informative features only
     X = np.column_stack([_as_numbers(rows[c], ctx.schema[c]) for c in columns])
     # shallow and regularised: an overconfident model would "contradict" many honest but hard labels
     model: Any = HistGradientBoostingClassifier(max_iter=50, max_depth=3, min_samples_leaf=20,
                                                 l2_regularization=1.0, random_state=ctx.seed)  # fmt: skip
-    if X.shape[1] > ctx.config.max_model_features:  # wide data (pixels): model the principal components
-        from sklearn.decomposition import PCA
-        from sklearn.impute import SimpleImputer
-        from sklearn.pipeline import make_pipeline
-
-        components = min(ctx.config.max_model_features, 50)
-        model = make_pipeline(SimpleImputer(), PCA(components, random_state=ctx.seed), model)
     # one thread: the model is small, and OpenMP threads stall when other processes share the cores
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
         warnings.simplefilter("ignore")
