@@ -43,21 +43,9 @@ def train(
     """Train a model: prepare data, fit, validate, test once, save the run."""
     from trainwell.experiment import train as run_training
 
-    overrides: dict[str, Any] = {}
-    if data is not None:
-        overrides["data"] = {"source": data}
-    for key, value in (("target", target), ("task", task)):
-        if value is not None:
-            overrides.setdefault("data", {})[key] = value
+    overrides = _overrides("train", config, set_, data=data, target=target, task=task)
     if model is not None:
-        overrides["model"] = {"name": model}
-    if config is None and data is None:
-        raise UserError("give a config file (trainwell train CONFIG.yaml) or --data PATH --target COLUMN")
-    if config is None:
-        overrides["name"] = Path(str(data).removeprefix("builtin:")).stem
-    from trainwell.config import deep_merge
-
-    overrides = deep_merge(overrides, parse_overrides(set_))
+        overrides["model"] = {"name": model} | overrides.get("model", {})
     run = run_training(config, run_dir=run_dir, quiet=quiet or not sys.stdout.isatty(), **overrides)
     _print_metrics(run.metrics, run.info)
     cv = run.metrics.get("cross_validation")
@@ -68,6 +56,19 @@ def train(
     _print_diagnosis(run.metrics.get("diagnosis"))
     _print_guarantees(run.info.get("guarantees"))
     out.print(f"run saved to [bold]{run.dir}[/bold] (report: {run.dir / 'report.html'})")
+
+
+def _overrides(command: str, config: Path | None, set_: list[str], **data: str | None) -> dict[str, Any]:
+    """Overrides from zero-config options (--data, --target, --task) and `--set`; --set wins."""
+    from trainwell.config import deep_merge
+
+    if config is None and data.get("data") is None:
+        raise UserError(f"give a config file (trainwell {command} CONFIG.yaml) or --data PATH --target COLUMN")
+    section = {"source" if k == "data" else k: v for k, v in data.items() if v is not None}
+    overrides: dict[str, Any] = {"data": section} if section else {}
+    if config is None:  # zero-config runs are named after their data
+        overrides["name"] = Path(str(data["data"]).removeprefix("builtin:")).stem
+    return deep_merge(overrides, parse_overrides(set_))
 
 
 def _print_diagnosis(d: dict[str, Any] | None) -> None:
@@ -255,19 +256,9 @@ def compare(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per candidate.")] = False,
 ) -> None:
     """Compare model families on one split, rank them on validation, keep the best, test it once, save."""
-    from trainwell.config import deep_merge
     from trainwell.tune import compare as comparing
 
-    if config is None and data is None:
-        raise UserError("give a config file (trainwell compare CONFIG.yaml) or --data PATH --target COLUMN")
-    overrides: dict[str, Any] = {}
-    if data is not None:
-        overrides["data"] = {"source": data}
-        if config is None:
-            overrides["name"] = Path(str(data).removeprefix("builtin:")).stem
-    if target is not None:
-        overrides.setdefault("data", {})["target"] = target
-    overrides = deep_merge(overrides, parse_overrides(set_))
+    overrides = _overrides("compare", config, set_, data=data, target=target)
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     run = comparing.compare(config, run_dir=run_dir, quiet=quiet, models=names, **overrides)
     comparison = run.metrics["comparison"]
