@@ -14,6 +14,7 @@ import pytest
 from fairlearn.metrics import demographic_parity_difference
 
 import trainwell
+from trainwell.artifacts import file_digest
 from trainwell.config import AuditConfig
 from trainwell.data.audit import run_audit
 from trainwell.errors import UserError
@@ -124,6 +125,12 @@ def test_clean_run_guarantees_and_reproduce(cli, tmp_path: Path) -> None:
     true_accuracy = metrics["test"]["accuracy"]
     metrics["test"]["accuracy"] = 0.123
     (tampered / "metrics.json").write_text(json.dumps(metrics))
+    code, out, err = cli("reproduce", tampered)  # the manifest catches the edit before anything runs
+    assert code == 2 and "metrics.json" in err and ("changed" in err or "truncated" in err), out + err
+    info = _json(tampered / "run.json")  # re-sealed, as a run whose numbers do not reproduce would be
+    info["manifest"]["metrics.json"] = {"sha256": file_digest(tampered / "metrics.json"),
+                                        "bytes": (tampered / "metrics.json").stat().st_size}  # fmt: skip
+    (tampered / "run.json").write_text(json.dumps(info))
     code, out, err = cli("reproduce", tampered)
     assert code == 3, out + err
     assert "reproduced" not in out and "data changed" not in out

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from trainwell.config import field_reference, parse_overrides
-from trainwell.errors import UserError
+from trainwell.errors import RunInterrupted, UserError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -38,15 +40,27 @@ def train(
     task: Annotated[str | None, typer.Option(help="classification or regression (default: inferred).")] = None,
     model: Annotated[str | None, typer.Option(help="Registered model name (see `trainwell models`).")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Where to save the run (default runs/NAME-TIME).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run (its --run-dir) from its last "
+                                                "checkpoint, with the config it started with.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a model: prepare data, fit, validate, test once, save the run."""
     from trainwell.experiment import train as run_training
 
-    overrides = _overrides("train", config, set_, data=data, target=target, task=task)
-    if model is not None:
-        overrides["model"] = {"name": model} | overrides.get("model", {})
-    run = run_training(config, run_dir=run_dir, quiet=quiet or not sys.stdout.isatty(), **overrides)
+    quiet = quiet or not sys.stdout.isatty()
+    try:
+        if resume is not None:
+            if config is not None or set_ or data or target or task or model or run_dir:
+                raise UserError("--resume continues a run with the config it started with; give it alone")
+            run = run_training(resume=resume, quiet=quiet)
+        else:
+            overrides = _overrides("train", config, set_, data=data, target=target, task=task)
+            if model is not None:
+                overrides["model"] = {"name": model} | overrides.get("model", {})
+            run = run_training(config, run_dir=run_dir, quiet=quiet, **overrides)
+    except RunInterrupted as exc:
+        err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     _print_metrics(run.metrics, run.info)
     cv = run.metrics.get("cross_validation")
     if cv:
@@ -122,11 +136,14 @@ def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")],
     data: Annotated[Path, typer.Argument(help="CSV/Parquet/.npz with the feature columns.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the predictions CSV.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace --output if it exists.")] = False,
 ) -> None:
     """Predict new rows: a `prediction` column plus `proba_<class>` columns for classifiers."""
     from trainwell.run import Run
     from trainwell.track.files import write_text
+    from trainwell.track.rundir import check_output
 
+    check_output(output, inputs=(data,), force=force)
     frame = Run.load(run_dir).predictions(data)
     write_text(output, frame.to_csv(index=False))
     out.print(f"{len(frame)} predictions written to {output}")
@@ -275,15 +292,46 @@ def init(
     data: Annotated[str, typer.Argument(help="Data path or builtin:NAME.")],
     target: Annotated[str | None, typer.Option(help="Column to predict.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Config file to write.")] = Path("trainwell.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Replace --output if it exists.")] = False,
 ) -> None:
     """Write a starter config from the inferred schema, every field commented."""
     from trainwell.starter import starter_config
     from trainwell.track.files import write_text
+    from trainwell.track.rundir import check_output
 
-    if output.exists():
-        raise UserError(f"{output} already exists; pass --output to write elsewhere")
+    check_output(output, inputs=(data,), force=force)
     write_text(output, starter_config(data, target))
     out.print(f"wrote {output}; train it with: trainwell train {output}")
+
+
+@app.command()
+def clean(
+    root: Annotated[Path, typer.Argument(help="Folder holding runs (default runs).")] = Path("runs"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the unfinished runs.")] = False,
+) -> None:
+    """List unfinished runs (hidden .NAME.partial folders left by a crash or Ctrl-C) and delete the stale ones."""
+    import shutil
+
+    from trainwell.track.rundir import unfinished_runs
+
+    if not root.is_dir():
+        raise UserError(f"{root} is not a folder; give the folder that holds your runs")
+    found = unfinished_runs(root)
+    if not found:
+        out.print(f"no unfinished runs under {root}")
+        return
+    for r in found:  # one line each, never wrapped: paths are meant to be copied
+        state = f"in use by {r['active']}" if r["active"] else "resumable" if r["resumable"] else "stale"
+        out.print(f"{r['path']}  ({state}; run {r['final']}, {r['bytes'] / 1e6:.1f} MB, modified {r['modified']})",
+                  markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+    if dry_run:
+        return
+    for r in found:
+        if not r["active"]:
+            shutil.rmtree(r["path"])
+    removed = sum(not r["active"] for r in found)
+    left = "; runs in use were left alone" if removed < len(found) else ""
+    out.print(f"deleted {removed} unfinished run(s){left}")
 
 
 @app.command()
@@ -308,10 +356,28 @@ def models() -> None:
     out.print(table)
 
 
+# Writing failed for a reason the user can fix (disk full, read-only, no permission): one line, exit 2.
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM stops a run like Ctrl-C: checkpoints are kept and the resume command is printed."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2."""
+    """Entry point: user errors become one line on stderr and exit code 2; a stopped `train` exits 130."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except UserError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        err.print(f"error: cannot write{where}: {exc.strerror}; free space or choose another folder, "
+                  "then run the command again", markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        sys.exit(2)
+

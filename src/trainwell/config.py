@@ -7,6 +7,7 @@ before validation, so an override is checked exactly like the file.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -125,7 +126,24 @@ class TrainConfig(Section):
     monitor: str = Field(
         "auto", description="Validation metric to monitor and select the best epoch on; auto is the loss."
     )
-    deterministic: bool = Field(False, description="Use deterministic algorithms only (slower, exact).")
+    deterministic: bool = Field(
+        False, description="Use deterministic algorithms only (slower, exact; a resumed run then ends with "
+        "the same weights as an uninterrupted one, bit for bit).",
+    )  # fmt: skip
+    checkpoint_every: int | None = Field(
+        1, ge=1, description="Write a resumable checkpoint (weights, optimizer, schedule, RNG, early stopping) "
+        "every N epochs into the unfinished run folder; None: off.",
+    )  # fmt: skip
+    checkpoint_minutes: float | None = Field(
+        None, gt=0, description="Also write a checkpoint whenever this many minutes passed since the last one.",
+    )
+    divergence_retries: int = Field(
+        0, ge=0, description="On a NaN/inf loss or gradient, restart from the last good epoch this many times, "
+        "each with the learning rate times divergence_lr_factor (0: stop and keep the last good weights).",
+    )  # fmt: skip
+    divergence_lr_factor: float = Field(
+        0.1, gt=0, lt=1, description="Learning-rate multiplier applied on each divergence retry."
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train; auto picks a GPU.")
 
 
@@ -288,21 +306,44 @@ class ExperimentConfig(Section):
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """Turn ['train.lr=0.1', 'model.name=mlp'] into a nested dict; values are parsed as YAML."""
+    """Turn ['train.lr=0.1', 'model.name=mlp'] into a nested dict; values are parsed as YAML.
+
+    Raises:
+        UserError: naming the override, when it has no `=`, an empty or spaced key part, or a value that is
+            not valid YAML (quote a value that is plain text: `data.source='a: b.csv'`).
+    """
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f'override "{pair}" must look like section.field=value, e.g. train.lr=0.01')
-        value = yaml.safe_load(raw) if raw.strip() else None
+        parts = key.strip().split(".")
+        if not sep or not all(p and p.isprintable() and " " not in p for p in parts):
+            raise UserError(f"override {_quoted(pair)} must look like section.field=value, e.g. train.lr=0.01")
+        value = _override_value(pair, raw)
         node = out
-        *parents, leaf = key.strip().split(".")
+        *parents, leaf = parts
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise UserError(f'override "{pair}" conflicts with another override of "{part}"')
+                raise UserError(f'override {_quoted(pair)} conflicts with another override of "{part}"')
         node[leaf] = value
     return out
+
+
+def _override_value(pair: str, raw: str) -> Any:
+    """The YAML value of one override; a YAML error is a one-line UserError naming the override."""
+    if not raw.strip():
+        return None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or _first_line(exc)
+        raise UserError(f"override {_quoted(pair)}: the value is not valid YAML ({problem}); quote it if it is "
+                        "text, e.g. key='value'") from None  # fmt: skip
+
+
+def _quoted(text: str) -> str:
+    """Text in double quotes, with newlines and other control characters escaped so a message stays one line."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -317,19 +358,50 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, with a clear error for a missing, empty or malformed file."""
+    """Read a YAML mapping, with a clear one-line error for a missing, unreadable, non-UTF-8 or malformed file."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"config file {path} is a folder; give a YAML file such as experiment.yaml")
     if not path.is_file():
         raise UserError(f"config file {path} not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        data = path.read_bytes()
+        text = data.decode("utf-8").removeprefix("\ufeff")  # a byte order mark some editors write
+    except OSError as exc:
+        raise UserError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"config file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                        f"{exc.start}); save it as UTF-8") from None  # fmt: skip
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", None) or _first_line(exc)
+        raise UserError(f"config file {path} is not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise UserError(f"config file {path} must be a YAML mapping with a `data:` section")
     return raw
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML in which a key given twice in one mapping is an error, not a silent overwrite."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:  # keys as written; merged keys (<<: *anchor) may be overridden
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f'duplicate key "{key_node.value}"',
+                                                            key_node.start_mark)  # fmt: skip
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a library's message, so a UserError stays one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_config(
@@ -352,14 +424,15 @@ def load_config(
 def describe_validation_error(exc: ValidationError, root: type[BaseModel]) -> str:
     """One line for the first validation problem: the dotted field, what is wrong, a suggestion."""
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
+    loc = [str(p) if str(p).isprintable() else _quoted(str(p))[1:-1] for p in err["loc"]]  # keys with newlines
     field = ".".join(loc) or "config"
     if err["type"] == "extra_forbidden":
         known = _field_names(root, loc[:-1])
         return f'unknown field "{field}"{did_you_mean(loc[-1], known)}; known fields: {", ".join(known)}'
     if err["type"] == "missing":
         return f'missing required field "{field}"'
-    return f'field "{field}": {err["msg"]} (got {err.get("input")!r})'
+    got, msg = repr(err.get("input")), " ".join(str(err["msg"]).split())
+    return f'field "{field}": {msg} (got {got if len(got) <= 80 else got[:77] + "..."})'
 
 
 def _field_names(root: type[BaseModel], path: list[str]) -> list[str]:

@@ -21,3 +21,13 @@ def unknown(kind: str, word: str, choices: Iterable[str]) -> UserError:
     choices = sorted(str(c) for c in choices)
     shown = ", ".join(choices[:30]) + (", ..." if len(choices) > 30 else "")
     return UserError(f'unknown {kind} "{word}"{did_you_mean(word, choices)}; choose one of: {shown}')
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; says whether the unfinished run can be resumed, and how."""
+
+    def __init__(self, run_dir: str, resumable: bool) -> None:
+        self.run_dir, self.resumable = run_dir, resumable
+        hint = (f"resume it with: trainwell train --resume {run_dir}" if resumable
+                else "nothing was saved (no checkpoint yet)")  # fmt: skip
+        super().__init__(f"interrupted; {hint}")

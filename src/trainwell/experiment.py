@@ -6,7 +6,11 @@ into the module that owns it.
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,21 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainwell.artifacts import build_manifest
 from trainwell.config import ExperimentConfig, Task, deep_merge, dump_config, load_config
 from trainwell.data.audit import Finding, audit_summary, check_fail, run_audit
 from trainwell.data.prepare import build_preparer, save_preparer
 from trainwell.data.schema import infer_schema, infer_task
 from trainwell.data.sources import Dataset, load_dataset
 from trainwell.data.split import Splits, split_rows
-from trainwell.errors import UserError, did_you_mean
+from trainwell.data.target import check_split_classes, encode_target, labelled_rows
+from trainwell.errors import RunInterrupted, UserError, did_you_mean
 from trainwell.evaluate.analysis import BACKGROUND, analyse, save_background
 from trainwell.evaluate.metrics import compute_metrics
 from trainwell.models.registry import BuildContext, Model, auto_model_name, create_model, parse_params
 from trainwell.report.html import write_report
-from trainwell.run import Run, decode, write_predictions
+from trainwell.run import RUN_FORMAT, UNSEALED, Run, write_predictions
 from trainwell.track.files import write_json, write_text
 from trainwell.track.guarantees import check_guarantees
-from trainwell.track.rundir import default_run_dir, library_versions, staged_run_dir
+from trainwell.track.rundir import Stage, claim, default_run_dir, library_versions
 
 
 @dataclass
@@ -84,23 +90,74 @@ def train(
     data: pd.DataFrame | dict[str, Any] | None = None,
     run_dir: str | Path | None = None,
     quiet: bool = False,
+    resume: str | Path | None = None,
     **overrides: Any,
 ) -> Run:
     """Train, validate, test once and save a run; returns the loaded Run.
 
     `overrides` are dotted keys (`**{"train.lr": 0.1}`), whole sections (`train={"lr": 0.1}`) or
     `model="mlp"`; `data` is either a DataFrame used instead of `data.source`, or a `data` section override.
+    `resume` is the run folder of an interrupted run: its config and checkpoint are picked up where it stopped
+    (pass the same DataFrame again if it was trained on one).
     """
-    cfg, frame = resolve(config, data, overrides)
-    started = time.time()
-    ds, prep, splits = load_and_split(cfg, frame)
-    fitted = fit_candidate(cfg, ds, prep, splits.train, splits.validation, quiet=quiet)
-    # The test split is evaluated here, once, after training and model selection.
-    metrics, outputs = evaluate_splits(fitted, prep, splits)
-    from trainwell.tune.cv import cv_section  # tune.cv builds on this module
+    if resume is not None:
+        if config is not None or overrides or run_dir is not None:
+            raise UserError("--resume continues a run with the config it started with; give no config, "
+                            "--run-dir or overrides with it")  # fmt: skip
+        stage = claim(resume, resume=True)
+        cfg, frame = _resumed_config(stage), data if isinstance(data, pd.DataFrame) else None
+    else:
+        cfg, frame = resolve(config, data, overrides)
+        stage = claim(run_dir or default_run_dir(cfg.name))
+        write_text(stage.path / "config.yaml", dump_config(cfg))  # what --resume starts from
+    with staged(stage):
+        started = time.time()
+        ds, prep, splits = load_and_split(cfg, frame)
+        _check_same_data(stage, prep)
+        fitted = fit_candidate(cfg, ds, prep, splits.train, splits.validation, quiet=quiet, stage=stage)
+        # The test split is evaluated here, once, after training and model selection.
+        metrics, outputs = evaluate_splits(fitted, prep, splits)
+        from trainwell.tune.cv import cv_section  # tune.cv builds on this module
 
-    metrics |= cv_section(cfg, ds, prep, splits, quiet=quiet)
-    return save_run(cfg, ds, prep, splits, fitted, metrics, outputs, run_dir=run_dir, started=started)
+        metrics |= cv_section(cfg, ds, prep, splits, quiet=quiet)
+        return save_run(cfg, ds, prep, splits, fitted, metrics, outputs, stage=stage, started=started)
+
+
+@contextmanager
+def staged(stage: Stage) -> Iterator[Stage]:
+    """Work inside a claimed run folder; a failure keeps it only if it holds a checkpoint to resume from.
+
+    Ctrl-C (and SIGTERM, which the CLI turns into Ctrl-C) becomes `RunInterrupted`, saying how to resume.
+    """
+    try:
+        yield stage
+    except KeyboardInterrupt:
+        kept = stage.abandon()
+        raise RunInterrupted(str(stage.final), kept) from None
+    except BaseException:
+        stage.abandon()
+        raise
+
+
+def _resumed_config(stage: Stage) -> ExperimentConfig:
+    path = stage.path / "config.yaml"
+    if not path.is_file():
+        stage.abandon()
+        raise UserError(f"{stage.path} holds no config.yaml: the run stopped before it started; start it again")
+    return load_config(path)
+
+
+def _check_same_data(stage: Stage, prep: Prepared) -> None:
+    """Record the data's fingerprint at the start; a resumed run must see the very same data."""
+    path = stage.path / "data.json"
+    fingerprint = prep.info["fingerprint"]
+    if stage.resumed and path.is_file():
+        before = json.loads(path.read_text()).get("fingerprint")
+        if before != fingerprint:
+            raise UserError(f"the data of {stage.final} changed since the run started (fingerprint "
+                            f"{str(before)[:12]} → {fingerprint[:12]}); resuming needs the same data")  # fmt: skip
+    else:
+        write_json(path, {"fingerprint": fingerprint})
 
 
 def resolve(config: str | Path | dict[str, Any] | ExperimentConfig | None, data: pd.DataFrame | dict[str, Any] | None,
@@ -130,6 +187,9 @@ def load_and_split(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> 
                                 "were removed before splitting (prepare.drop_duplicates)",
                                 {"duplicates": removed, "share": round(removed / prep.info["rows"], 4)},
                                 "nothing to do; check why the source holds repeated rows"))  # fmt: skip
+    for warning in check_split_classes(prep.y, splits, prep.classes, ds.name):  # no class missing from train
+        findings.append(Finding("imbalance", "warning", prep.target, warning, {},
+                                "gather more rows of that class, or merge it with a similar one"))  # fmt: skip
     prep.audit = audit_summary(findings)
     check_fail(findings, settings.fail_on)
     return ds, prep, splits
@@ -150,11 +210,12 @@ def load_data(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> tuple
 
 
 def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows: np.ndarray,
-                  val_rows: np.ndarray, *, quiet: bool = True, callbacks: tuple[Any, ...] = ()) -> Fitted:  # fmt: skip
+                  val_rows: np.ndarray, *, quiet: bool = True, callbacks: tuple[Any, ...] = (),
+                  stage: Stage | None = None) -> Fitted:  # fmt: skip
     """Fit the preparation on `train_rows`, then the configured model; validation rows drive early stopping.
 
     Tuning and cross-validation call this once per trial or fold; `callbacks` reach the neural loop
-    (e.g. a pruning callback).
+    (e.g. a pruning callback). With a `stage`, neural training checkpoints into it (and resumes from it).
     """
     features = prep.features(cfg.fairness.keep_in_features)
     preparer = build_preparer({c: prep.schema[c] for c in features}, cfg.prepare)
@@ -164,6 +225,7 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
     ctx = BuildContext(
         task=prep.task, n_features=X.shape[1], n_classes=len(prep.classes), seed=cfg.seed,
         train=cfg.train, image_shape=ds.image_shape, quiet=quiet,
+        checkpoint_dir=stage.checkpoints if stage else None, resume=bool(stage and stage.resumed),
     )  # fmt: skip
     model = create_model(name, params, ctx)
     if callbacks:
@@ -206,27 +268,36 @@ def evaluate_splits(fitted: Fitted, prep: Prepared, splits: Splits) -> tuple[dic
 
 def save_run(
     cfg: ExperimentConfig, ds: Dataset, prep: Prepared, splits: Splits, fitted: Fitted, metrics: dict[str, Any],
-    outputs: Outputs, *, run_dir: str | Path | None, started: float,
+    outputs: Outputs, *, stage: Stage, started: float, extra: dict[str, str] | None = None,
 ) -> Run:  # fmt: skip
-    """Write the run in a staging folder and rename it into place once complete."""
+    """Write the run into its staging folder, seal it with a manifest and rename it into place.
+
+    `extra` maps file names to text written beside the others (e.g. trials.csv). run.json says
+    `complete` only once every file is written; its manifest holds each file's SHA-256, checked on load.
+    """
     resolved = cfg.model_copy(deep=True)
     resolved.model = type(cfg.model).model_validate({"name": fitted.name, **fitted.params})
-    final_dir = Path(run_dir) if run_dir else default_run_dir(cfg.name)
     metrics = metrics | analyse(cfg, ds, prep, splits, fitted, outputs, metrics)
-    with staged_run_dir(final_dir) as stage:
-        fitted.model.save(stage / "model")
-        save_background(fitted, prep, splits, stage / "model" / BACKGROUND, seed=cfg.seed)
-        save_preparer(fitted.preparer, stage / "model" / "preparer.skops")
-        write_text(stage / "config.yaml", dump_config(resolved))
-        write_json(stage / "metrics.json", metrics)
-        if fitted.model.history:
-            write_text(stage / "history.csv", pd.DataFrame(fitted.model.history).to_csv(index=False))
-        write_predictions(stage / "predictions.csv", splits, outputs, prep)
-        info = _run_info(cfg, fitted, ds, prep, splits, started)
-        info["guarantees"] = check_guarantees(cfg, prep, splits, fitted, info)
-        write_json(stage / "run.json", info)  # status "complete": everything above is there
-        write_report(stage)  # from the files just written, exactly as `trainwell report` rebuilds it
-    return Run.load(final_dir)
+    path = stage.path
+    fitted.model.save(path / "model")
+    save_background(fitted, prep, splits, path / "model" / BACKGROUND, seed=cfg.seed)
+    save_preparer(fitted.preparer, path / "model" / "preparer.skops")
+    write_text(path / "config.yaml", dump_config(resolved))
+    write_json(path / "metrics.json", metrics)
+    if fitted.model.history:
+        write_text(path / "history.csv", pd.DataFrame(fitted.model.history).to_csv(index=False))
+    write_predictions(path / "predictions.csv", splits, outputs, prep)
+    for name, text in (extra or {}).items():
+        write_text(path / name, text)
+    (path / "data.json").unlink(missing_ok=True)
+    shutil.rmtree(stage.checkpoints, ignore_errors=True)  # the saved model replaces them; a resume would retrain
+    info = _run_info(cfg, fitted, ds, prep, splits, started)
+    info["guarantees"] = check_guarantees(cfg, prep, splits, fitted, info)
+    write_json(path / "run.json", info | {"status": "saving"})
+    write_report(path)  # from the files just written, exactly as `trainwell report` rebuilds it
+    manifest = build_manifest(path, exclude=UNSEALED)
+    write_json(path / "run.json", info | {"format": RUN_FORMAT, "manifest": manifest})  # last: now it is whole
+    return Run.load(stage.finish())
 
 
 def nest(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -257,8 +328,7 @@ def prepare_target(ds: Dataset, cfg: ExperimentConfig) -> Prepared:
                         + ", ".join(map(str, frame.columns[:20])))  # fmt: skip
     if target not in frame.columns:
         raise UserError(f'{ds.name}: target column "{target}" not found{did_you_mean(target, frame.columns)}')
-    missing_target = int(frame[target].isna().sum())
-    frame = frame[frame[target].notna()]
+    frame, missing_target = labelled_rows(frame, target, ds.name)
     overrides: dict[str, Any] = dict(cfg.data.column_types)
     if ds.image_shape:  # pixels stay numeric and in order, so a CNN can reshape them
         overrides = {c: "numeric" for c in frame.columns if c != target} | overrides
@@ -273,23 +343,6 @@ def prepare_target(ds: Dataset, cfg: ExperimentConfig) -> Prepared:
     info = {"source": ds.name, "fingerprint": ds.fingerprint, "rows": len(ds.frame), "columns": ds.frame.shape[1],
             "duplicates_removed": rows_in - len(frame), "missing_target_removed": missing_target}  # fmt: skip
     return Prepared(frame, target, task, schema, classes, y, info)
-
-
-def encode_target(series: pd.Series, task: Task, target: str, source: str) -> tuple[np.ndarray, list[Any]]:
-    """Classification → (class indices, sorted classes); regression → (float values, [])."""
-    if task == "regression":
-        values = pd.to_numeric(series, errors="coerce")
-        bad = series[values.isna()]
-        if len(bad):
-            raise UserError(f'{source}: target "{target}" is not numeric (e.g. {bad.iloc[0]!r}); '
-                            "for labels set data.task: classification")  # fmt: skip
-        return values.to_numpy(np.float64), []
-    classes = sorted(series.unique().tolist(), key=lambda v: (str(type(v)), v))
-    if len(classes) < 2:
-        raise UserError(f'{source}: target "{target}" has a single class {classes[0]!r}; '
-                        "classification needs at least two classes")  # fmt: skip
-    index = {c: i for i, c in enumerate(classes)}
-    return series.map(index).to_numpy(np.int64), [decode(c) for c in classes]
 
 
 def _run_info(cfg: ExperimentConfig, fitted: Fitted, ds: Dataset, prep: Prepared, splits: Splits,
@@ -310,7 +363,7 @@ def _run_info(cfg: ExperimentConfig, fitted: Fitted, ds: Dataset, prep: Prepared
         "data": prep.info,
         "splits": splits.summary(prep.frame),
         "seed": cfg.seed,
-        "test_evaluations": 1,
+        "test_evaluations": prep.test_evaluations,
         "versions": library_versions(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),

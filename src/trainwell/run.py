@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainwell.artifacts import verify_manifest
 from trainwell.config import ExperimentConfig, load_config
 from trainwell.data.prepare import load_preparer
 from trainwell.data.sources import read_table
@@ -16,6 +17,12 @@ from trainwell.errors import UserError
 from trainwell.evaluate.metrics import compute_metrics
 from trainwell.models.registry import Model, load_model
 from trainwell.track.files import write_text
+from trainwell.track.rundir import final_path, is_staging
+
+RUN_FORMAT = 1  # run.json `format`: bumped when a saved run changes shape; newer runs are refused
+# Files written after the manifest, or never loaded to predict: the report is rebuilt by `trainwell report`,
+# the study database moves in once the run is sealed; the lock is removed before the rename.
+UNSEALED = ("run.json", "report.html", "study.db", ".lock")
 
 
 def decode(value: Any) -> Any:
@@ -33,16 +40,30 @@ class Run:
 
     @classmethod
     def load(cls, directory: str | Path) -> Run:
-        """Read a run; refuses folders that are not a complete run."""
+        """Read a complete run, after checking every file against run.json's SHA-256 manifest.
+
+        Raises:
+            UserError: not a run, unfinished, from a newer trainwell, or a file changed, missing or damaged.
+        """
         directory = Path(directory)
-        info_path = directory / "run.json"
-        if not info_path.is_file():
+        if is_staging(directory):
+            raise UserError(f"{directory} is an unfinished run (training stopped before it was saved); resume it "
+                            f"with `trainwell train --resume {final_path(directory)}`")  # fmt: skip
+        if not (directory / "run.json").is_file():
             raise UserError(f"{directory} is not a trainwell run (no run.json); pass the folder `train` printed")
-        info = json.loads(info_path.read_text())
+        info = read_json(directory / "run.json")
         if info.get("status") != "complete":
             raise UserError(f"{directory} holds an incomplete run (status {info.get('status')!r}); train it again")
+        version = info.get("format")
+        if not isinstance(version, int) or "manifest" not in info:
+            raise UserError(f"{directory} was saved without an integrity manifest (an older trainwell); "
+                            "train it again with this version")  # fmt: skip
+        if version > RUN_FORMAT:
+            raise UserError(f"{directory} was saved by a newer trainwell (run format {version}, this one reads "
+                            f"{RUN_FORMAT}); upgrade trainwell to load it")  # fmt: skip
+        verify_manifest(directory, info["manifest"])
         config = load_config(directory / "config.yaml")
-        metrics = json.loads((directory / "metrics.json").read_text())
+        metrics = read_json(directory / "metrics.json")
         model = load_model(directory / "model")
         preparer = load_preparer(directory / "model" / "preparer.skops")
         return cls(directory, config, info, metrics, model, preparer)
@@ -157,6 +178,19 @@ class Run:
             raise UserError(f'{source}: target "{self.info["target"]}" has labels the model never saw: '
                             + ", ".join(unknown[:10]))  # fmt: skip
         return np.array([index[str(v)] for v in series], dtype=np.int64)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a run folder; a missing, truncated or altered file is one clear error."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; the run folder is incomplete, train it again") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is damaged (not valid JSON: {exc}); train the run again") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is damaged (not a JSON object); train the run again")
+    return data
 
 
 def _frame(data: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str]:

@@ -32,6 +32,8 @@ Severity = Literal["info", "warning", "error"]
 _RANK = {"error": 0, "warning": 1, "info": 2}
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|idx|index|key|pk|no|number)$|[a-z](Id|ID)$", re.IGNORECASE)
 _SHOWN = 20  # row ids / values listed in evidence; the counts are always complete
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # preparation clips to this; training in float32 overflows past it
+_LARGEST = 1e30  # values are clipped to ±this for the models: they work in float32, whose sums overflow near 3e38
 
 
 @dataclass
@@ -67,8 +69,13 @@ class _Ctx:
         return [c for c, t in self.schema.items() if t != "id" and (not types or t in types)]
 
     def sample(self) -> pd.DataFrame:
-        """Rows with a target, at most `max_rows`, drawn with the seed."""
-        rows = self.frame[self.frame[self.target].notna()] if self.target else self.frame
+        """Rows with a usable target (present; finite for regression), at most `max_rows`, drawn with the seed."""
+        rows = self.frame
+        if self.target is not None:
+            usable = rows[self.target].notna()
+            if self.task == "regression":
+                usable &= np.isfinite(pd.to_numeric(rows[self.target], errors="coerce").astype("float64"))
+            rows = rows[usable]
         n = self.config.max_rows
         return rows.sample(n, random_state=self.seed) if len(rows) > n else rows
 
@@ -140,9 +147,9 @@ def audit_summary(findings: list[Finding]) -> dict[str, Any]:
 
 
 def _missing(ctx: _Ctx) -> list[Finding]:
-    """Gaps per column; a target gap is a warning because those rows cannot be used."""
-    out = []
-    for name in [*ctx.schema, *([ctx.target] if ctx.target else [])]:
+    """Gaps per column (a target gap is a warning: those rows cannot be used), and values that become gaps."""
+    out = _unreadable_numbers(ctx)
+    for name in [*ctx.schema, *([ctx.target] if ctx.target is not None else [])]:
         n = int(ctx.frame[name].isna().sum())
         if n == 0:
             continue
@@ -154,6 +161,35 @@ def _missing(ctx: _Ctx) -> list[Finding]:
         what = "target" if is_target else "column"
         out.append(Finding("missing", severity, name, f"{share:.1%} of the {what} values are missing",
                            {"missing": n, "share": round(share, 4)}, fix))  # fmt: skip
+    return out
+
+
+def _unreadable_numbers(ctx: _Ctx) -> list[Finding]:
+    """Numeric columns holding inf/-inf or text (preparation turns both into gaps), or numbers float32 cannot hold."""
+    columns = ctx.features("numeric")
+    if ctx.target is not None and ctx.task == "regression":
+        columns.append(ctx.target)
+    out = []
+    for name in columns:
+        raw = ctx.frame[name]
+        numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+        gap = ("fix or drop those rows (training refuses them in the target)" if name == ctx.target
+               else "fix them at the source; preparation treats them as missing and imputes them")  # fmt: skip
+        problems = (
+            (np.isinf(numbers), "infinite (inf/-inf)", gap),
+            (raw.notna() & numbers.isna(), "not numbers", gap),
+            (numbers.abs().between(_FLOAT32_MAX, np.inf, inclusive="neither"), "beyond float32's range (3.4e38)",
+             "rescale or fix them; preparation clips them to ±3.4e38, which can still overflow training"),
+        )  # fmt: skip
+        for bad, what, fix in problems:
+            n = int(bad.sum())
+            if n:
+                examples = [_plain(v) for v in pd.unique(raw[bad])[:5]]
+                example = repr(examples[0]) if len(repr(examples[0])) <= 40 else repr(examples[0])[:37] + "..."
+                message = f"{n} of {len(raw)} values are {what}, e.g. {example}"
+                out.append(Finding("missing", "warning", name, message,
+                                   {"count": n, "share": round(n / len(raw), 4), "examples": examples,
+                                    "rows": _ids(raw.index[bad])}, fix))  # fmt: skip
     return out
 
 
@@ -206,7 +242,9 @@ def _looks_like_id(name: str, values: pd.Series) -> bool:
 
 def _duplicates(ctx: _Ctx) -> list[Finding]:
     """Repeated rows (ids ignored) and rows whose features repeat with a different label."""
-    columns = ctx.features() + ([ctx.target] if ctx.target else [])
+    columns = ctx.features() + ([ctx.target] if ctx.target is not None else [])
+    if not columns:  # only identifier columns: nothing to compare
+        return []
     dup = ctx.frame.duplicated(subset=columns)
     out = []
     if dup.any():
@@ -215,7 +253,7 @@ def _duplicates(ctx: _Ctx) -> list[Finding]:
                            f"{n} rows repeat an earlier row exactly (identifier columns ignored)",
                            {"duplicates": n, "share": round(n / len(dup), 4), "rows": _ids(ctx.frame.index[dup])},
                            "set prepare.drop_duplicates: true so they are removed before splitting"))  # fmt: skip
-    if ctx.target:
+    if ctx.target is not None and ctx.features():
         same_x = ctx.frame.duplicated(subset=ctx.features(), keep=False)
         conflict = same_x & ~ctx.frame.duplicated(subset=columns, keep=False)
         if conflict.any():
@@ -228,9 +266,9 @@ def _duplicates(ctx: _Ctx) -> list[Finding]:
 
 def _split_overlap(ctx: _Ctx) -> list[Finding]:
     """The same row (ids ignored) in two splits: the later split tests rows the model has seen."""
-    if not ctx.splits:
+    columns = ctx.features() + ([ctx.target] if ctx.target is not None else [])
+    if not ctx.splits or not columns:
         return []
-    columns = ctx.features() + ([ctx.target] if ctx.target else [])
     hashes = pd.util.hash_pandas_object(ctx.frame[columns], index=False).to_numpy()
     seen: dict[str, int] = {}
     rows: list[Any] = []
@@ -274,11 +312,13 @@ def _outliers(ctx: _Ctx) -> list[Finding]:
     """Values beyond 3 IQRs outside the quartiles: data-entry errors or heavy tails."""
     out = []
     for name in ctx.features("numeric"):
-        x = pd.to_numeric(ctx.frame[name], errors="coerce").dropna()
+        x = pd.to_numeric(ctx.frame[name], errors="coerce").astype("float64")
+        x = x[np.isfinite(x)]  # inf is reported by the missing check
         if len(x) < 20:
             continue
         q1, q3 = np.quantile(x, [0.25, 0.75])
-        lo, hi = q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1)
+        with np.errstate(over="ignore"):  # quartiles near 1e308: the bounds overflow to ±inf, which is fine
+            lo, hi = q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1)
         far = (x < lo) | (x > hi)
         if q3 > q1 and far.any():
             n = int(far.sum())
@@ -334,6 +374,8 @@ def _copy_of_target(name: str, x: pd.Series, target: pd.Series, y: np.ndarray, k
     """A one-to-one relabelling of the target, or a numeric feature with Spearman |rho| ~ 1."""
     fix = f"drop it with data.drop: [{name}], or list it in audit.trusted_columns if known at prediction time"
     both = x.notna().to_numpy()
+    if kind in ("numeric", "boolean", "datetime"):
+        both = both & np.isfinite(_as_numbers(x, kind))
     pairs = pd.DataFrame({"x": x[both].astype(str), "y": target[both].astype(str)})
     forward, backward = pairs.groupby("x")["y"].nunique(), pairs.groupby("y")["x"].nunique()
     if both.sum() >= 20 and forward.max() == 1 and backward.max() == 1 and len(forward) <= 0.5 * both.sum():
@@ -342,7 +384,7 @@ def _copy_of_target(name: str, x: pd.Series, target: pd.Series, y: np.ndarray, k
                        {"mapping": mapping}, fix)  # fmt: skip
     if kind in ("numeric", "boolean", "datetime") and both.sum() >= 20:
         values = _as_numbers(x[both], kind)
-        if np.ptp(values) > 0 and np.ptp(y[both]) > 0:
+        if values.max() > values.min() and y[both].max() > y[both].min():
             rho = float(stats.spearmanr(values, y[both]).statistic)
             if abs(rho) >= 0.999:
                 return Finding("leakage", "error", name, f"the column is a monotone transform of the target "
@@ -354,7 +396,7 @@ def _single_feature_model(name: str, x: pd.Series, y: np.ndarray, ctx: _Ctx) -> 
     """Cross-validate a model on this one feature; near-perfect means it encodes the answer."""
     kind = ctx.schema[name]
     classify = ctx.task == "classification"
-    if classify and np.bincount(y).min() < 3:
+    if len(y) < 20 or (classify and np.bincount(y).min() < 3):  # too few rows for three folds to mean anything
         return None
     folds = (StratifiedKFold if classify else KFold)(3, shuffle=True, random_state=ctx.seed)
     if kind == "categorical":
@@ -419,6 +461,9 @@ def _label_noise(ctx: _Ctx) -> list[Finding]:
         return []
     columns = _screen(rows, columns, y, ctx)  # wide data: the most informative features only
     X = np.column_stack([_as_numbers(rows[c], ctx.schema[c]) for c in columns])
+    X = X[:, ~np.isnan(X).all(axis=0)]  # a column with no value (all inf, say) breaks the boosting's binning
+    if X.shape[1] == 0:
+        return []
     # shallow and regularised: an overconfident model would "contradict" many honest but hard labels
     model: Any = HistGradientBoostingClassifier(max_iter=50, max_depth=3, min_samples_leaf=20,
                                                 l2_regularization=1.0, random_state=ctx.seed)  # fmt: skip
@@ -449,7 +494,7 @@ def _shift(ctx: _Ctx) -> list[Finding]:
         return []
     train, test = ctx.frame.iloc[ctx.splits["train"]], ctx.frame.iloc[ctx.splits["test"]]
     columns = {c: ctx.schema[c] for c in ctx.features("numeric", "boolean", "categorical")}
-    if ctx.target:
+    if ctx.target is not None:
         columns[ctx.target] = "numeric" if ctx.task == "regression" else "categorical"
     out = []
     for name, kind in columns.items():
@@ -469,7 +514,10 @@ def _shift(ctx: _Ctx) -> list[Finding]:
 
 def _psi_numeric(a: pd.Series, b: pd.Series) -> tuple[float, float, str]:
     """PSI over train deciles, with the two-sample Kolmogorov-Smirnov p-value."""
-    x, z = (pd.to_numeric(s, errors="coerce").dropna().to_numpy(np.float64) for s in (a, b))
+    x, z = (pd.to_numeric(s, errors="coerce").to_numpy(np.float64, na_value=np.nan) for s in (a, b))
+    x, z = x[np.isfinite(x)], z[np.isfinite(z)]  # inf is reported by the missing check
+    if len(x) < 10 or len(z) < 10:
+        return 0.0, 1.0, "KS"
     edges = np.unique(np.quantile(x, np.linspace(0, 1, 11)[1:-1]))
     p, q = (np.bincount(np.searchsorted(edges, v, side="right"), minlength=len(edges) + 1) for v in (x, z))
     return _psi(p, q), float(stats.ks_2samp(x, z).pvalue), "KS"
@@ -494,20 +542,27 @@ def _psi(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def _encode_target(target: pd.Series, task: Task) -> np.ndarray:
-    """Class indices in sorted label order, or float values."""
+    """Class indices in sorted label order, or float values clipped to ±1e30 (what float32 models accept)."""
     if task == "regression":
-        return pd.to_numeric(target, errors="coerce").to_numpy(np.float64)
+        return np.clip(pd.to_numeric(target, errors="coerce").to_numpy(np.float64), -_LARGEST, _LARGEST)
     return np.unique(target.astype(str), return_inverse=True)[1].astype(np.int64)
 
 
 def _as_numbers(x: pd.Series, kind: str) -> np.ndarray:
-    """A column as floats for the model-based checks: dates as seconds, categories as codes, gaps as NaN."""
-    if kind == "datetime":
-        return (_datetimes(x) - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
+    """A column as floats for the model-based checks: dates as seconds, categories as codes, gaps as NaN.
+
+    inf/-inf count as gaps (preparation imputes them); finite values beyond ±1e30 are clipped to it, so the
+    tree models (float32 inside) accept 1e308; only the order of values matters to them.
+    """
+    if kind == "datetime":  # milliseconds hold any year pandas parses (nanoseconds overflow before 1677)
+        times = _datetimes(x)
+        ms = times.dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
+        return np.where(times.isna().to_numpy(), np.nan, ms / 1000.0)
     if kind == "boolean" and not (pd.api.types.is_numeric_dtype(x) or pd.api.types.is_bool_dtype(x)):
         x = x.map(lambda v: np.nan if pd.isna(v) else float(flag_word(v) in TRUE_WORDS))
     if kind in ("boolean", "numeric"):
-        return pd.to_numeric(x, errors="coerce").astype("float64").to_numpy()
+        numbers = pd.to_numeric(x, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        return np.clip(np.where(np.isinf(numbers), np.nan, numbers), -_LARGEST, _LARGEST)
     codes = x.astype("category").cat.codes.to_numpy().astype(np.float64)
     return np.where(codes < 0, np.nan, codes)
 

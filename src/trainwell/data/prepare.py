@@ -13,7 +13,6 @@ learned state ends in `_`) defined in this module, so skops can save and reload 
 from __future__ import annotations
 
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from trainwell.artifacts import load_skops, save_skops
 from trainwell.config import ColumnType, PrepareConfig
 from trainwell.data.schema import FALSE_WORDS, TRUE_WORDS, flag_word, parse_datetimes
 from trainwell.errors import UserError
-from trainwell.track.files import atomic_path
 
-TRUSTED_PREFIXES = ("trainwell.", "sklearn.", "numpy.", "scipy.", "pandas.", "builtins.", "collections.")
-# Callables under trusted prefixes that read files, run code or reach attributes by name: never trusted.
-_DANGEROUS = frozenset({"eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr",
-                        "input", "breakpoint", "load", "loads", "read_pickle", "fromfile", "system"})  # fmt: skip
 _PANDAS_PARTS = {"dayofweek": "day_of_week"}  # config name → pandas accessor (dayofweek is deprecated)
 TEXT_TERMS = 200  # vocabulary size per text column: enough signal, bounded width
 
@@ -78,38 +73,17 @@ def build_preparer(schema: dict[str, ColumnType], cfg: PrepareConfig) -> Pipelin
 
 
 def save_preparer(preparer: Any, path: str | Path) -> None:
-    """Save a fitted preparer with skops (no pickle), atomically: readers never see half a file."""
-    import skops.io as sio
-
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(sio.dumps(preparer))
+    """Save a fitted preparer with skops (no pickle), atomically; its types must be on SKOPS_ALLOWED."""
+    save_skops(preparer, path)
 
 
 def load_preparer(path: str | Path) -> Any:
-    """Load a preparer saved by `save_preparer`, trusting only the libraries the pipeline is made of.
+    """Load a preparer saved by `save_preparer`, refusing any type trainwell never saves.
 
     Raises:
-        UserError: the file is missing or not a skops file, or it holds types from other modules.
+        UserError: the file is missing or not a skops file, or it holds a type not on SKOPS_ALLOWED.
     """
-    import skops.io as sio
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"preparer file {path} not found; the run folder is incomplete, train it again")
-    try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise UserError(f"preparer file {path} is not a skops file ({type(exc).__name__}); train again") from None
-    refused = [t for t in untrusted if not is_trusted_type(t)]
-    if refused:
-        raise UserError(f"refusing to load {path}: it holds untrusted types {', '.join(refused[:5])}; "
-                        "only trainwell, scikit-learn, numpy, scipy and pandas types are loaded")  # fmt: skip
-    return sio.load(path, trusted=untrusted)
-
-
-def is_trusted_type(name: str) -> bool:
-    """A type from a library the pipeline is built of, and not a callable that reads files or runs code."""
-    return name.startswith(TRUSTED_PREFIXES) and name.rsplit(".", 1)[-1] not in _DANGEROUS
+    return load_skops(path)
 
 
 # ---------------------------------------------------------------- pipelines per kind

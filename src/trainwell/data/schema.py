@@ -22,6 +22,7 @@ FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|idx|index|key|pk)$|[a-z](Id|ID)$|^Unnamed: ?\d+$", re.IGNORECASE)
 _SAMPLE = 500  # values inspected for string rules; enough to decide, bounded for wide or long tables
 _CLASS_LIMIT = 20  # integer targets with at most this many distinct values are classes
+_MANY_CATEGORIES = 1000  # more distinct strings than this, over half of them unique: not a category
 
 
 def infer_schema(
@@ -41,21 +42,27 @@ def infer_schema(
     - datetime: a datetime dtype;
     - numeric dtype: `id` when the values are integers, unique per row and the name looks like an
       identifier (id, *_id, customerId, uuid, index, key, pandas' "Unnamed: 0"), else `numeric`;
-    - strings (sampled): `numeric` when at least 90% parse as numbers (e.g. "?" marking gaps, which
-      preparation turns into missing values); `datetime` when at least 90% contain a digit and parse as
-      dates; `id` when the name looks like an identifier, or at least 20 values are 95% unique
-      single short tokens; `text` when the median value has 3+ words and over half are distinct;
+    - strings (sampled), and objects mixing strings with numbers (judged by their text): `numeric`
+      when at least 90% parse as numbers (the rest, e.g. "?" marking gaps or stray words, become
+      missing values in preparation, and the audit's missing check warns about them); `datetime`
+      when at least 90% contain a digit and parse as dates; `id` when the name looks like an
+      identifier, or at least 20 values are 95% unique single short tokens; `text` when the median
+      value has 3+ words and over half are distinct; `id` when over 1,000 distinct values make up
+      more than half the rows (too many to one-hot encode, too unique to generalise);
       otherwise `categorical`;
-    - anything else (category dtype, mixed objects): `categorical`.
+    - anything else (category dtype, other objects): `categorical`.
 
     Raises:
-        UserError: a named column does not exist, the target is listed as a feature, no feature
-            is left, or a feature column is entirely empty.
+        UserError: a named column does not exist, the target has no value, the target is listed as a
+            feature, no feature is left, or a feature column is entirely empty.
     """
     overrides = dict(overrides or {})
     _check_columns(frame, features or [], "data.features")
     _check_columns(frame, drop or [], "data.drop")
     _check_columns(frame, overrides, "data.column_types")
+    if target is not None and target in frame.columns and not frame[target].notna().any():
+        raise UserError(f'target "{target}" has no values (every row is missing); '
+                        "fill it in or choose another data.target")  # fmt: skip
     if features is not None and target is not None and target in features:
         raise UserError(f'data.features lists the target "{target}"; remove it (the target is never a feature)')
     chosen = set(features) if features is not None else set(frame.columns) - {target}
@@ -84,7 +91,7 @@ def infer_column(series: pd.Series) -> ColumnType:
         return "id" if _looks_like_id_name(name) and _unique_integers(values) else "numeric"
     if isinstance(series.dtype, pd.CategoricalDtype):
         return "categorical"
-    if not all(isinstance(v, str) for v in values.iloc[:_SAMPLE]):
+    if not all(isinstance(v, (str, int, float, np.number)) for v in values.iloc[:_SAMPLE]):
         return "categorical"
     return _infer_strings(name, values.astype(str))
 
@@ -129,6 +136,8 @@ def _infer_strings(name: str, values: pd.Series) -> ColumnType:
         return "id"
     if sample.str.split().str.len().median() >= 3 and unique_ratio > 0.5:
         return "text"
+    if len(values) * unique_ratio > _MANY_CATEGORIES and unique_ratio > 0.5:
+        return "id"
     return "categorical"
 
 

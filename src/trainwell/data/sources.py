@@ -3,16 +3,28 @@
 Every source becomes a `Dataset`: a DataFrame with a 0..n-1 index (row ids that split fingerprints
 use), the target column's name and a fingerprint that changes exactly when the data changes.
 Bad files raise a one-line UserError that names the file; library tracebacks never reach the user.
+A file that would not fit in memory is refused before it is read (`TRAINWELL_MEMORY_BUDGET_GB` sets
+the budget; default: the memory available now).
 """
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import csv
+import gzip
 import hashlib
+import io
+import lzma
+import os
+import re
+import warnings
 import zipfile
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +34,13 @@ from trainwell.errors import UserError, did_you_mean, unknown
 BUILTIN_PREFIX = "builtin:"
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 PARQUET_SUFFIXES = (".parquet", ".pq")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")  # after .csv/.tsv: data.csv.gz
+# Leading bytes of compressed or binary formats: a CSV is read through its compression whatever its name says.
+_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip", b"(\xb5/\xfd": "zstd",
+          b"PAR1": "parquet", b"\xd0\xcf\x11\xe0": "excel"}  # fmt: skip
+_OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?|[+-]?\d+(\.\d+)?")
+CSV_BYTES_FACTOR = 3  # a parsed CSV takes about this many times its text size in memory
 
 
 @dataclass
@@ -102,38 +121,226 @@ def _read_any(path: Path) -> tuple[pd.DataFrame, tuple[int, int, int] | None]:
         raise UserError(f"data file {path} not found; check the path (relative paths start at {Path.cwd()})")
     if path.is_dir():
         raise UserError(f"data file {path} is a folder; give a CSV, Parquet or .npz file")
-    suffix = path.suffix.lower()
+    suffix = _format_suffix(path)
     if suffix not in CSV_SUFFIXES and suffix not in PARQUET_SUFFIXES and suffix != ".npz":
-        raise UserError(f'data file {path} has an unsupported extension "{suffix}"; use .csv, .tsv, .parquet or .npz')
+        raise UserError(f'data file {path} has an unsupported extension "{"".join(path.suffixes[-2:]) or path.name}"; '
+                        "use .csv, .tsv (optionally .gz, .bz2, .xz, .zip), .parquet or .npz")  # fmt: skip
     if path.stat().st_size == 0:
         raise UserError(f"data file {path} is empty (0 bytes)")
+    _check_memory(path, suffix)
     image_shape = None
-    if suffix in CSV_SUFFIXES:
-        frame = _read_csv(path, CSV_SUFFIXES[suffix])
-    elif suffix in PARQUET_SUFFIXES:
-        frame = _read_parquet(path)
-    else:
-        frame, image_shape = _read_npz(path)
+    try:
+        if suffix in CSV_SUFFIXES:
+            frame = _read_csv(path, CSV_SUFFIXES[suffix])
+        elif suffix in PARQUET_SUFFIXES:
+            frame = _read_parquet(path)
+        else:
+            frame, image_shape = _read_npz(path)
+    except MemoryError:  # the estimate was too low: the same advice, late
+        raise UserError(f"data file {path} does not fit in memory; sample it or use a machine with more "
+                        "memory") from None  # fmt: skip
     return _clean_frame(frame, f"data file {path}"), image_shape
 
 
+def _format_suffix(path: Path) -> str:
+    """The suffix naming the format: ".csv" for data.csv and data.csv.gz, ".parquet" for data.parquet."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] in COMPRESSED_SUFFIXES and suffixes[-2] in CSV_SUFFIXES:
+        return suffixes[-2]
+    return path.suffix.lower()
+
+
+def _magic(path: Path) -> str | None:
+    """The compression or binary format the file's first bytes announce, or None for plain bytes."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
+
+
 def _read_csv(path: Path, sep: str) -> pd.DataFrame:
-    """pandas' CSV reader with its errors turned into one line naming the file."""
+    """pandas' CSV reader, compressed or not, with every problem turned into one line naming the file.
+
+    Refused: duplicate header names (pandas would rename them a.1), rows with more fields than the header,
+    an unclosed quote, text that is not UTF-8, binary data. Rows with fewer fields get missing values.
+    """
+    compression = _compression(path)
+    head = _head(path, compression)
+    _check_text(path, head)
     try:
-        return pd.read_csv(path, sep=sep)
+        with warnings.catch_warnings():
+            # index_col=False: extra fields on every row are an error, not the first column turned into the index
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, compression=compression)
+            _check_header(path, header)
+            frame = pd.read_csv(path, sep=sep, compression=compression, index_col=False)
     except pd.errors.EmptyDataError:
         raise UserError(f"data file {path} is empty (no header, no rows)") from None
     except UnicodeDecodeError:
-        raise UserError(f"data file {path} is not a readable CSV: it is not UTF-8 text; save it as UTF-8") from None
-    except (pd.errors.ParserError, ValueError) as exc:
+        raise UserError(_not_utf8(path, compression)) from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise UserError(_parse_problem(path, sep, compression, exc)) from None
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, ValueError) as exc:
         raise UserError(f"data file {path} is not a readable CSV: {_first_line(exc)}") from None
+    return frame
+
+
+def _compression(path: Path) -> str | None:
+    """The compression to read a CSV with, from its first bytes; a non-CSV binary format is a UserError."""
+    kind = _magic(path)
+    if kind == "zip" and _is_workbook(path):
+        kind = "excel"
+    if kind == "parquet":
+        raise UserError(f"data file {path} is a Parquet file, not CSV text; name it {path.stem}.parquet")
+    if kind == "excel":
+        raise UserError(f"data file {path} is an Excel workbook, not CSV text; export it as CSV (UTF-8)")
+    if kind == "zstd":
+        raise UserError(f"data file {path} is zstd-compressed; decompress it (zstd -d) or compress it with gzip")
+    return kind
+
+
+def _is_workbook(path: Path) -> bool:
+    """A zip holding an Office document (.xlsx) rather than one compressed CSV."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "[Content_Types].xml" in zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def _open_text_bytes(path: Path, compression: str | None) -> Iterator[IO[bytes]]:
+    """The file's (decompressed) bytes as a stream; zip: its first member."""
+    if compression == "zip":
+        with zipfile.ZipFile(path) as zf:
+            if not zf.namelist():
+                raise UserError(f"data file {path} is an empty zip archive")
+            with zf.open(zf.namelist()[0]) as member:
+                yield member
+        return
+    opener = _OPENERS.get(compression or "", open)
+    with opener(path, "rb") as fh:
+        yield fh
+
+
+def _head(path: Path, compression: str | None, size: int = 1 << 16) -> bytes:
+    """The first `size` (decompressed) bytes, or a UserError when the compressed stream is broken."""
+    try:
+        with _open_text_bytes(path, compression) as fh:
+            return fh.read(size)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise UserError(f"data file {path} is not a readable {compression} file: {_first_line(exc)}") from None
+
+
+def _check_text(path: Path, head: bytes) -> None:
+    """UTF-16 text and binary data (NUL bytes) are named before pandas calls them "not UTF-8"."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserError(f"data file {path} is UTF-16 text, not UTF-8; save it as UTF-8")
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise UserError(f"data file {path} is binary, not CSV text (byte 0x00 at offset {nul}); "
+                        "give a UTF-8 CSV file")  # fmt: skip
+
+
+def _check_header(path: Path, header: pd.DataFrame) -> None:
+    """Duplicate names in the header row, read as written (pandas renames the second `a` to `a.1`)."""
+    names = [str(v) for v in header.iloc[0].tolist() if isinstance(v, str)] if len(header) else []
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise UserError(f"data file {path} has duplicate column names: {_shown(duplicated)}; rename them")
+
+
+def _not_utf8(path: Path, compression: str | None) -> str:
+    """Where the first byte that is not UTF-8 sits, and what the text probably is."""
+    offset, carry = 0, b""
+    with _open_text_bytes(path, compression) as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            data = carry + chunk
+            try:
+                data.decode("utf-8")
+                offset, carry = offset + len(data), b""
+            except UnicodeDecodeError as exc:
+                if exc.reason == "unexpected end of data":  # a character cut by the chunk boundary
+                    offset, carry = offset + exc.start, data[exc.start :]
+                    continue
+                byte, where = data[exc.start], offset + exc.start
+                return (f"data file {path} is not UTF-8 text (byte 0x{byte:02x} at offset {where}; looks like "
+                        "latin-1/cp1252); save it as UTF-8")  # fmt: skip
+    return f"data file {path} is not UTF-8 text (it ends inside a character); save it as UTF-8"
+
+
+_EXPECTED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _parse_problem(path: Path, sep: str, compression: str | None, exc: Exception) -> str:
+    """One line for a tokenizing error: the line with too many fields, or the quote that never closes."""
+    text = str(exc)
+    match = _EXPECTED.search(text)
+    if match:
+        expected, line, saw = match.groups()
+        return _too_many_fields(path, sep, line, saw, expected)
+    if "EOF inside string" in text or "EOF while scanning" in text:
+        line = _unclosed_quote_line(path, compression)
+        return (f'data file {path}: a quote (") opened on line {line} is never closed; close it, or remove the '
+                "stray quote")  # fmt: skip
+    if isinstance(exc, pd.errors.ParserWarning):  # more fields than the header on the first data rows
+        found = _first_long_row(path, sep, compression)
+        if found:
+            return _too_many_fields(path, sep, *map(str, found))
+    return f"data file {path} is not a readable CSV: {_first_line(exc)}"
+
+
+def _too_many_fields(path: Path, sep: str, line: str, saw: str, expected: str) -> str:
+    name = "tabs" if sep == "\t" else f'"{sep}"'
+    return (f"data file {path}: line {line} has {saw} fields but the header has {expected}; quote values that "
+            f"contain {name}, or fix that line")  # fmt: skip
+
+
+def _first_long_row(path: Path, sep: str, compression: str | None) -> tuple[int, int, int] | None:
+    """(line, fields, header fields) of the first row with more fields than the header (a trailing empty one aside)."""
+    with _open_text_bytes(path, compression) as raw, io.TextIOWrapper(raw, "utf-8-sig", "replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        width = len(next(reader, []))
+        for row in reader:
+            if len(row) > width and not (len(row) == width + 1 and row[-1] == ""):
+                return reader.line_num, len(row), width
+    return None
+
+
+def _unclosed_quote_line(path: Path, compression: str | None) -> int:
+    """The line on which the last opened and never closed double quote starts."""
+    opened_on, inside = 0, False
+    with _open_text_bytes(path, compression) as raw, io.TextIOWrapper(raw, "utf-8-sig", "replace", newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            for _ in range(line.count('"')):  # "" inside a quoted value toggles twice: no change
+                inside = not inside
+                if inside:
+                    opened_on = number
+    return opened_on
+
+
+def _thousands_to_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns of numbers with thousands separators ("1,234", "-12,345.6") become float columns."""
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        values = column.dropna()
+        sample = values.iloc[:200]  # most text columns fail here, cheaply
+        if values.empty or not all(isinstance(v, str) for v in sample):
+            continue
+        if not sample.str.strip().str.fullmatch(_THOUSANDS).eq(True).all():
+            continue
+        stripped = values.str.strip()
+        if stripped.str.contains(",", regex=False).any() and stripped.str.fullmatch(_THOUSANDS).eq(True).all():
+            frame[name] = pd.to_numeric(column.str.strip().str.replace(",", "", regex=False))
+    return frame
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     """pandas' Parquet reader (pyarrow) with its errors turned into one line naming the file."""
     try:
         return pd.read_parquet(path)
-    except (OSError, ValueError, TypeError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+    except (OSError, ValueError, TypeError, NotImplementedError) as exc:  # pyarrow's errors subclass these
         raise UserError(f"data file {path} is not a readable Parquet file: {_first_line(exc)}") from None
 
 
@@ -181,15 +388,112 @@ def _flatten_images(X: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[int, i
                     "(rows, height, width[, channels])")
 
 
+# ---------------------------------------------------------------- memory
+
+
+def _check_memory(path: Path, suffix: str) -> None:
+    """Refuse, before reading, a file whose table would need more memory than the budget."""
+    need, have = _estimated_bytes(path, suffix), memory_budget()
+    if have is None or need <= have:
+        return
+    how = f"e.g. head -n 100001 {path} > sample{suffix}" if suffix in CSV_SUFFIXES else "e.g. a tenth of the rows"
+    raise UserError(f"data file {path} needs about {_size(need)} in memory, {_size(have)} are available; "
+                    f"sample it ({how}) or use a machine with more memory (TRAINWELL_MEMORY_BUDGET_GB sets "
+                    "the budget)")  # fmt: skip
+
+
+def memory_budget() -> int | None:
+    """Bytes a table may take: TRAINWELL_MEMORY_BUDGET_GB, else the memory available now (None: unknown)."""
+    setting = os.environ.get("TRAINWELL_MEMORY_BUDGET_GB", "").strip()
+    if setting:
+        try:
+            return int(float(setting) * 1e9)
+        except ValueError:
+            raise UserError(f"TRAINWELL_MEMORY_BUDGET_GB must be a number of gigabytes, not {setting!r}") from None
+    available = []
+    try:  # MemAvailable counts reclaimable page cache, unlike the free pages sysconf reports
+        meminfo = Path("/proc/meminfo").read_text()
+        available.append(int(re.search(r"MemAvailable:\s+(\d+) kB", meminfo).group(1)) * 1024)  # type: ignore[union-attr]
+    except (OSError, AttributeError):
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            available.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    try:  # a container's limit (cgroup v2) can be far below the machine's; its page cache can be reclaimed
+        cgroup = Path("/sys/fs/cgroup")
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            cache = re.search(r"^inactive_file (\d+)$", (cgroup / "memory.stat").read_text(), re.MULTILINE)
+            used = int((cgroup / "memory.current").read_text()) - (int(cache.group(1)) if cache else 0)
+            available.append(int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return min(available) if available else None
+
+
+def _estimated_bytes(path: Path, suffix: str) -> int:
+    """A cheap guess of the table's size in memory, from the file size or the format's own metadata."""
+    size = path.stat().st_size
+    if suffix in PARQUET_SUFFIXES:
+        try:
+            import pyarrow.parquet as pq
+
+            meta = pq.read_metadata(path)
+            raw = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            return max(raw, meta.num_rows * meta.num_columns * 8)
+        except (OSError, ValueError, ImportError):  # unreadable: the reader reports it, with its reason
+            return size
+    if suffix == ".npz":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                return 2 * sum(info.file_size for info in zf.infolist())  # the arrays, then the DataFrame copy
+        except (zipfile.BadZipFile, OSError):
+            return size
+    kind = _magic(path)
+    if kind == "gzip" and size >= 18:  # the last 4 bytes hold the uncompressed size modulo 4 GiB
+        with path.open("rb") as fh:
+            fh.seek(-4, os.SEEK_END)
+            stored = int.from_bytes(fh.read(4), "little")
+        size = stored if stored >= size else 10 * size
+    elif kind in ("bz2", "xz", "zip"):
+        size *= 10  # a typical ratio for text; the real size is not stored cheaply
+    return CSV_BYTES_FACTOR * size
+
+
+def _size(n: float) -> str:
+    """Bytes for people: 1.2 GB, 340 MB, 12 kB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n / 1e3:.3g} kB"
+
+
 def _clean_frame(frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    """String column names, unique, at least one row, index reset to 0..n-1."""
+    """String column names, unique, at least one row, flat values, index reset to 0..n-1.
+
+    Integers too long for 64 bits (a 25-digit account number) become their text, as written: numpy and
+    pandas' number parsing cannot hold them. A text column whose every value is a number, some written with
+    thousands separators ("1,234", "-12,345.6"), becomes a float column.
+    """
     if len(frame) == 0 or frame.shape[1] == 0:
         raise UserError(f"{where} has no rows" if frame.shape[1] else f"{where} has no columns")
     frame.columns = [str(c) for c in frame.columns]
+    unnamed = [i for i, c in enumerate(frame.columns) if not c.strip()]
+    if unnamed:
+        raise UserError(f"{where}: column {unnamed[0] + 1} has an empty name; give every column a name")
     duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
     if duplicated:
         raise UserError(f"{where} has duplicate column names: {_shown(duplicated)}; rename them")
-    return frame.reset_index(drop=True)
+    for name in frame.columns[[dtype == np.dtype(object) for dtype in frame.dtypes]]:
+        values = frame[name].dropna()
+        nested = next((v for v in values.iloc[:1000] if isinstance(v, _NESTED)), None)
+        if nested is not None:
+            raise UserError(f'{where}: column "{name}" holds {type(nested).__name__} values, not single values; '
+                            f"flatten it into columns or drop it")  # fmt: skip
+        if any(type(v) is int and not -(2**63) <= v < 2**64 for v in values):  # numpy cannot hold them
+            frame[name] = frame[name].map(lambda v: str(v) if type(v) is int else v)
+    return _thousands_to_numbers(frame).reset_index(drop=True)
+
+
+_NESTED = (list, tuple, dict, set, np.ndarray)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -200,7 +504,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _shown(columns: Iterable[Any], limit: int = 20) -> str:
     """A short, comma-separated list of column names for error messages."""
-    names = [str(c) for c in columns]
+    names = [str(c).encode("unicode_escape").decode("ascii") if not str(c).isprintable() else str(c) for c in columns]
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 

@@ -41,11 +41,13 @@ def split_rows(frame: pd.DataFrame, cfg: SplitConfig, *, task: Task, target: str
 
     `split.time_column`: train is the earliest rows, test the latest, no timestamp in two splits.
     `split.group_column`: rows sharing a group value stay together. Otherwise a seeded random split,
-    stratified by the target for classification when `split.stratify` and every class has enough rows
-    (falling back to an unstratified split when some class is too rare).
+    stratified by the target for classification when `split.stratify` and every class has enough rows.
+    When some class is too rare to stratify, the split is random except that one row of every class is
+    kept for training (so the model sees each class; validation or test may then lack it).
 
     Raises:
-        UserError: fractions leave no training rows, too few rows/groups/times, or a named column is missing.
+        UserError: no rows, fractions leave no training rows, too few rows/groups/times, or a named column
+            is missing.
     """
     if cfg.validation + cfg.test >= 1:
         raise UserError(f"split.validation + split.test must be below 1 to leave training rows "
@@ -63,11 +65,15 @@ def split_rows(frame: pd.DataFrame, cfg: SplitConfig, *, task: Task, target: str
 
 def _sizes(n: int, cfg: SplitConfig) -> tuple[int, int]:
     """Rows for test and validation: the fractions rounded, at least one each when requested."""
+    if n == 0:
+        raise UserError("split: no rows to split (every row was dropped, e.g. for a missing target); "
+                        "check data.target and the data file")  # fmt: skip
     n_test = max(1, round(cfg.test * n))
     n_val = max(1, round(cfg.validation * n)) if cfg.validation > 0 else 0
     if n - n_test - n_val < 1:
-        raise UserError(f"{n} rows are too few for split.validation={cfg.validation} and split.test={cfg.test}; "
-                        "add rows or lower the fractions")  # fmt: skip
+        val = f" and split.validation {cfg.validation} ({n_val} row{'s' * (n_val != 1)})" if n_val else ""
+        raise UserError(f"split: {n} rows are too few: split.test {cfg.test} ({n_test} row{'s' * (n_test != 1)}){val} "
+                        "leave no training row; add rows or lower the fractions")  # fmt: skip
     return n_test, n_val
 
 
@@ -84,8 +90,9 @@ def _make(train: np.ndarray, validation: np.ndarray, test: np.ndarray, method: s
 
 
 def _random(n: int, n_val: int, n_test: int, seed: int, labels: pd.Series | None) -> Splits:
-    """Seeded shuffle split; stratified when `labels` are given and every class can be spread."""
+    """Seeded shuffle split; stratified by `labels` when possible, else random with a training row per class."""
     positions = np.arange(n)
+    order = np.random.default_rng(seed).permutation(n)
     if labels is not None:
         strata = labels.astype(str).to_numpy()  # missing labels form their own stratum
         try:
@@ -94,10 +101,18 @@ def _random(n: int, n_val: int, n_test: int, seed: int, labels: pd.Series | None
                 rest, test_size=n_val, random_state=seed, stratify=strata[rest])  # fmt: skip
             return _make(train, val, test, "stratified")
         except ValueError:  # a class with a single row, or fewer test rows than classes
-            pass
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
+            order = _first_of_each_class_last(order, strata, n_val + n_test)
     return _make(order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test], "random")
+
+
+def _first_of_each_class_last(order: np.ndarray, strata: np.ndarray, held_out: int) -> np.ndarray:
+    """Move each class's first shuffled row to the end (the training part), when enough rows remain to hold out."""
+    _, first = np.unique(strata[order], return_index=True)
+    keep = np.zeros(len(order), dtype=bool)
+    keep[first] = True
+    if len(order) - first.size < held_out:  # more classes than rows to spare: leave it to check_split_classes
+        return order
+    return np.concatenate([order[~keep], order[keep]])
 
 
 def _by_group(groups: pd.Series, n_val: int, n_test: int, seed: int) -> Splits:
@@ -157,7 +172,7 @@ def _time_keys(times: pd.Series) -> np.ndarray:
     else:
         parsed = parse_datetimes(times)
         bad = parsed.isna().to_numpy()
-        keys = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        keys = parsed.dt.tz_localize(None).to_numpy().astype(np.int64)  # in the parsed unit: any year fits
     if bad.any():
         example = times[bad].iloc[0]
         raise UserError(f'split.time_column "{times.name}" has {int(bad.sum())} missing or unreadable time(s) '

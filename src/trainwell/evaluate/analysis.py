@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trainwell.artifacts import load_tensors
 from trainwell.config import ExperimentConfig
+from trainwell.errors import UserError
 from trainwell.evaluate import explain
 from trainwell.evaluate.diagnosis import diagnose, learning_curve
 
@@ -120,6 +122,8 @@ def save_background(fitted: Fitted, prep: Prepared, splits: Splits, path: Path, 
 
 
 def load_background(path: Path) -> np.ndarray:
-    from safetensors.numpy import load_file
-
-    return load_file(str(path))["X"]
+    """The rows `save_background` wrote; a missing, damaged or non-finite file is a UserError naming it."""
+    tensors = load_tensors(path)
+    if "X" not in tensors or tensors["X"].ndim != 2:
+        raise UserError(f'{path} holds no 2-D tensor "X" of background rows; the file is damaged, train again')
+    return tensors["X"].numpy()

@@ -23,24 +23,45 @@ GREATER_IS_BETTER = {m for m in CLASSIFICATION_METRICS if m != "log_loss"} | {"r
 def compute_metrics(
     task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None, n_classes: int = 0
 ) -> dict[str, float | list[list[int]]]:
-    """All metrics for one split; classification labels are class indices 0..n_classes-1."""
+    """All metrics for one split; classification labels are class indices 0..n_classes-1.
+
+    Never fails on what a model or a small split can produce: classes absent from `y_true` still count
+    (log-loss over all `n_classes` labels, zero-support classes in the macro averages); `roc_auc` is left
+    out when `y_true` holds a single class (undefined); non-finite outputs of a diverged model give
+    non-finite scores instead of an error (regression: mse/rmse/mae inf or NaN, r2 NaN; classification:
+    log_loss and roc_auc NaN, a NaN predicted label counts as wrong).
+    """
     if len(y_true) == 0:
         return {}
     if task == "regression":
         return _regression(np.asarray(y_true, float), np.asarray(y_pred, float))
-    return _classification(np.asarray(y_true), np.asarray(y_pred), proba, n_classes)
+    return _classification(np.asarray(y_true), _labels(y_pred), proba, n_classes)
 
 
 def _regression(y: np.ndarray, p: np.ndarray) -> dict[str, float | list[list[int]]]:
-    mse = float(skm.mean_squared_error(y, p))
-    r2 = float(skm.r2_score(y, p)) if len(y) > 1 else float("nan")
-    return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(skm.mean_absolute_error(y, p)), "r2": r2}
+    with np.errstate(all="ignore"):  # 1e308 predictions square to inf: an honest score, not an error
+        if not (np.isfinite(y).all() and np.isfinite(p).all()):
+            err = p - y
+            mse, mae = float(np.mean(err * err)), float(np.mean(np.abs(err)))
+            return {"mse": mse, "rmse": math.sqrt(mse), "mae": mae, "r2": float("nan")}
+        mse = float(skm.mean_squared_error(y, p))
+        r2 = float(skm.r2_score(y, p)) if len(y) > 1 else float("nan")
+        return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(skm.mean_absolute_error(y, p)), "r2": r2}
+
+
+def _labels(y_pred: np.ndarray) -> np.ndarray:
+    """Predicted class indices as int64; a missing (NaN) prediction becomes -1, which matches no class."""
+    p = np.asarray(y_pred)
+    if p.dtype.kind == "f":
+        p = np.where(np.isfinite(p), p, -1)
+    return p.astype(np.int64)
 
 
 def _classification(
     y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, n_classes: int
 ) -> dict[str, float | list[list[int]]]:
-    labels = list(range(max(n_classes, int(max(y.max(), p.max())) + 1)))
+    width = 0 if proba is None else np.shape(proba)[1]
+    labels = list(range(max(n_classes, int(max(y.max(), p.max())) + 1, width)))
     out: dict[str, float | list[list[int]]] = {
         "accuracy": float(skm.accuracy_score(y, p)),
         "balanced_accuracy": _quiet(skm.balanced_accuracy_score, y, p),
@@ -51,16 +72,27 @@ def _classification(
         )
         out.update({f"precision_{avg}": float(prec), f"recall_{avg}": float(rec), f"f1_{avg}": float(f1)})
     if len(labels) == 2:  # binary: the positive class is index 1 (the second class in sorted order)
-        prec, rec, f1, _ = skm.precision_recall_fscore_support(
-            y, p, labels=labels, average="binary", pos_label=1, zero_division=0
+        prec, rec, f1, _ = skm.precision_recall_fscore_support(  # per label: -1 (a NaN prediction) is no label
+            y, p, labels=labels, average=None, zero_division=0
         )
-        out.update({"precision": float(prec), "recall": float(rec), "f1": float(f1)})
-    if proba is not None and len(np.unique(y)) > 1:
-        proba = np.clip(np.asarray(proba, float), 1e-15, 1.0)
-        proba = proba / proba.sum(axis=1, keepdims=True)
-        out["log_loss"] = float(skm.log_loss(y, proba, labels=labels))
-        out["roc_auc"] = _roc_auc(y, proba, labels)
+        out.update({"precision": float(prec[1]), "recall": float(rec[1]), "f1": float(f1[1])})
+    if proba is not None:
+        out.update(_probability_metrics(y, np.asarray(proba, float), labels))
     out["confusion_matrix"] = skm.confusion_matrix(y, p, labels=labels).tolist()
+    return out
+
+
+def _probability_metrics(y: np.ndarray, proba: np.ndarray, labels: list[int]) -> dict[str, float]:
+    """log_loss over every label, and roc_auc when `y` holds two classes or more; NaN for non-finite proba."""
+    if not np.isfinite(proba).all():
+        return {"log_loss": float("nan"), "roc_auc": float("nan")}
+    if proba.shape[1] < len(labels):  # a model that never saw some classes gives them probability 0
+        proba = np.pad(proba, ((0, 0), (0, len(labels) - proba.shape[1])))
+    proba = np.clip(proba, 1e-15, 1.0)
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    out = {"log_loss": float(skm.log_loss(y, proba, labels=labels))}
+    if len(np.unique(y)) > 1:
+        out["roc_auc"] = _roc_auc(y, proba, labels)
     return out
 
 

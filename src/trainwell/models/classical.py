@@ -12,16 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import skops.io as sio
 from pydantic import BaseModel, ConfigDict, Field
 
+from trainwell.artifacts import load_skops, save_skops
 from trainwell.errors import UserError
 from trainwell.models.registry import BuildContext, register_loader, register_model
-from trainwell.track.files import atomic_path, write_json
+from trainwell.track.files import write_json
 
 BOTH = ("classification", "regression")
-# Modules whose types a saved estimator may contain; anything else in a .skops file is refused.
-TRUSTED_PREFIXES = ("sklearn.", "lightgbm.", "numpy.", "scipy.", "collections.", "builtins.", "trainwell.")
 
 
 class Params(BaseModel):
@@ -77,8 +75,7 @@ class SklearnModel:
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / "estimator.skops") as tmp:
-            sio.dump(self.estimator, tmp)
+        save_skops(self.estimator, directory / "estimator.skops")
         write_json(
             directory / "model.json",
             {"family": self.family, "name": self.name, "params": self.params, "task": self.task},
@@ -86,17 +83,16 @@ class SklearnModel:
 
     @classmethod
     def load(cls, directory: Path) -> SklearnModel:
-        meta = json.loads((Path(directory) / "model.json").read_text())
-        return cls(meta["name"], meta["params"], load_skops(Path(directory) / "estimator.skops"), meta["task"])
-
-
-def load_skops(path: Path) -> Any:
-    """Load a skops file, trusting only the libraries trainwell itself saves types from."""
-    untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-    if refused:
-        raise UserError(f"{path} contains types trainwell does not trust: {', '.join(refused)}")
-    return sio.load(path, trusted=untrusted)
+        """Read model.json and the estimator back; a damaged or missing file is a UserError naming it."""
+        path = Path(directory) / "model.json"
+        try:
+            meta = json.loads(path.read_text())
+            name, params, task = meta["name"], meta["params"], meta["task"]
+        except FileNotFoundError:
+            raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            raise UserError(f"{path} is damaged ({type(exc).__name__}: {exc}); train again") from None
+        return cls(name, params, load_skops(Path(directory) / "estimator.skops"), task)
 
 
 register_loader("classical", SklearnModel.load)

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 
+from trainwell.artifacts import load_skops, save_skops
 from trainwell.config import Constraint, FairnessConfig
 from trainwell.errors import UserError
-from trainwell.models.classical import SklearnModel, load_skops
+from trainwell.models.classical import SklearnModel
 from trainwell.models.registry import Model, register_loader
-from trainwell.track.files import atomic_path, write_json
+from trainwell.track.files import write_json
 
 
 class FairModel:
@@ -83,8 +83,7 @@ class FairModel:
         if self.method == "exponentiated_gradient":
             kept = [(i, float(w)) for i, w in enumerate(self.mitigator.weights_) if w > 0]
             for i, _ in kept:
-                with atomic_path(directory / f"predictor_{i}.skops") as tmp:
-                    sio.dump(self.mitigator.predictors_.iloc[i], tmp)
+                save_skops(self.mitigator.predictors_.iloc[i], directory / f"predictor_{i}.skops")
             meta["weights"] = {str(i): w for i, w in kept}
         else:
             meta["constraint"] = self.mitigator.constraints
@@ -102,6 +101,8 @@ class FairModel:
         meta = json.loads((directory / "model.json").read_text())
         base = load_model(directory / "base")
         if meta["method"] == "exponentiated_gradient":
+            if not all(str(i).isdigit() for i in meta["weights"]):  # indices name files: no other paths
+                raise UserError(f"{directory / 'model.json'} is damaged (weights keys are not indices); train again")
             mitigator = _mix([load_skops(directory / f"predictor_{i}.skops") for i in meta["weights"]],
                              list(meta["weights"].values()))  # fmt: skip
         else:

@@ -15,14 +15,16 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from trainwell.artifacts import load_tensors
 from trainwell.config import TrainConfig
 from trainwell.errors import UserError
 from trainwell.models.registry import BuildContext, register_loader, register_model
 from trainwell.track.files import atomic_path, write_json
 from trainwell.training.callbacks import Callback, ProgressBar
+from trainwell.training.checkpoint import Checkpointing
 from trainwell.training.loop import fit as fit_loop
 from trainwell.training.loop import forward_in_batches
 
@@ -165,10 +167,11 @@ class NeuralModel:
             val = (val[0], self._scale(val[1])) if val is not None else None
         torch.manual_seed(ctx.seed)  # initial weights follow the seed
         self.module_ = ARCHITECTURES[self.name][1](self.params, ctx)
+        checkpoints = Checkpointing(ctx.checkpoint_dir, ctx.resume) if ctx.checkpoint_dir is not None else None
         self.history = fit_loop(
             self.module_, X, y, val=val, task=ctx.task, cfg=ctx.train, seed=ctx.seed,
             callbacks=[*self.callbacks, ProgressBar(quiet=ctx.quiet)], unscale=self._unscale if regression else None,
-            sample_weight=sample_weight,
+            sample_weight=sample_weight, checkpoints=checkpoints,
         )  # fmt: skip
         return self
 
@@ -205,19 +208,28 @@ class NeuralModel:
     def load(cls, directory: Path) -> NeuralModel:
         """Rebuild the network from model.json and load its weights; predictions equal the saved model's."""
         directory = Path(directory)
-        meta = json.loads((directory / "model.json").read_text())
-        if meta.get("name") not in ARCHITECTURES:
-            raise UserError(f"{directory}: unknown neural model {meta.get('name')!r} in model.json")
-        params_cls, build = ARCHITECTURES[meta["name"]]
-        shape = meta.get("image_shape")
-        ctx = BuildContext(
-            task=meta["task"], n_features=meta["n_features"], n_classes=meta["n_classes"], seed=meta["seed"],
-            train=TrainConfig.model_validate(meta["train"]), image_shape=tuple(shape) if shape else None,
-        )  # fmt: skip
-        model = cls(meta["name"], params_cls.model_validate(meta["params"]), ctx)
-        model.target_mean_, model.target_std_ = meta["target_mean"], meta["target_std"]
+        path = directory / "model.json"
+        try:
+            meta = json.loads(path.read_text())
+            if meta.get("name") not in ARCHITECTURES:
+                raise UserError(f"{directory}: unknown neural model {meta.get('name')!r} in model.json")
+            params_cls, build = ARCHITECTURES[meta["name"]]
+            shape = meta.get("image_shape")
+            ctx = BuildContext(
+                task=meta["task"], n_features=meta["n_features"], n_classes=meta["n_classes"], seed=meta["seed"],
+                train=TrainConfig.model_validate(meta["train"]), image_shape=tuple(shape) if shape else None,
+            )  # fmt: skip
+            model = cls(meta["name"], params_cls.model_validate(meta["params"]), ctx)
+            model.target_mean_, model.target_std_ = float(meta["target_mean"]), float(meta["target_std"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # ValidationError is a ValueError
+            raise UserError(f"{path} is missing or damaged ({type(exc).__name__}); the run folder is incomplete, "
+                            "train it again") from None  # fmt: skip
         module = build(model.params, ctx)
-        module.load_state_dict(load_file(directory / WEIGHTS))
+        try:
+            module.load_state_dict(load_tensors(directory / WEIGHTS))
+        except RuntimeError:  # names or shapes that do not fit the architecture model.json describes
+            raise UserError(f"{directory / WEIGHTS} does not fit the model in {path}; the run was altered, "
+                            "train it again") from None  # fmt: skip
         use_gpu = ctx.train.device != "cpu" and torch.cuda.is_available()  # predict where it was trained
         model.module_ = module.to("cuda" if use_gpu else "cpu").eval()
         return model

@@ -48,6 +48,8 @@ class BuildContext:
     train: TrainConfig
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) when the features are image pixels
     quiet: bool = True
+    checkpoint_dir: Path | None = None  # where neural training keeps its resumable checkpoint; classical ignore it
+    resume: bool = False  # continue from the checkpoint in checkpoint_dir when there is one
 
 
 @dataclass(frozen=True)

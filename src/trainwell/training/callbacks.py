@@ -34,6 +34,7 @@ class TrainState:
     best_value: float = math.nan
     best_epoch: int = 0  # 0: no epoch has been best yet, best_weights are the initial ones
     best_weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    retries: int = 0  # divergence retries so far; each multiplied the learning rates by divergence_lr_factor
     stop: bool = False
 
     def is_better(self, value: float) -> bool:
@@ -90,7 +91,8 @@ class ProgressBar(Callback):
             TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
             TimeElapsedColumn(), console=console,
         )  # fmt: skip
-        self._task = self._progress.add_task("epochs", total=state.max_epochs, stats="")
+        # a resumed run starts at its checkpoint's epoch
+        self._task = self._progress.add_task("epochs", total=state.max_epochs, completed=state.epoch, stats="")
         self._progress.start()
 
     def on_epoch_end(self, state: TrainState) -> None:

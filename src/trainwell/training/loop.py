@@ -1,7 +1,8 @@
 """The training loop: tensors in memory, seeded shuffles, one history row per epoch.
 
 `fit` is the whole algorithm and reads top to bottom. The helpers below it turn config names into torch
-objects (loss, optimizer, schedule, monitor) and score a module on a split.
+objects (loss, optimizer, schedule, monitor) and score a module on a split; `checkpoint.py` holds what a
+resumable checkpoint saves and restores.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Literal
 
@@ -18,10 +20,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from trainwell.config import Task, TrainConfig
 from trainwell.errors import UserError, unknown
 from trainwell.training.callbacks import Callback, EarlyStopping, TrainState
+from trainwell.training.checkpoint import (
+    Checkpointer,
+    Checkpointing,
+    Resumable,
+    Snapshot,
+    load_checkpoint,
+    remove_checkpoint,
+)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Unscale = Callable[[torch.Tensor], torch.Tensor]
@@ -40,22 +51,28 @@ def fit(
     callbacks: Sequence[Callback] = (),
     unscale: Unscale | None = None,
     sample_weight: np.ndarray | None = None,
+    checkpoints: Checkpointing | None = None,
 ) -> list[dict[str, float]]:
     """Train `module` in place; return one history row per epoch.
 
     The module ends with the best epoch's weights when early stopping is on or training diverged (a
-    non-finite loss stops it and marks the last row `diverged`), else with the last epoch's weights.
+    non-finite loss, gradient or weight stops it and marks the last row `diverged`), else with the last
+    epoch's weights. With `cfg.divergence_retries`, a divergence first rolls back to the last good epoch
+    with lower learning rates (its row stays, marked `retry` with the new `retry_lr`).
 
     Args:
         X, y: training features (N, ...) float32 and targets (N,): class indices or (scaled) values.
         val: optional (X_val, y_val); without it the train loss/metric is monitored.
         task: "classification" (module returns (B, K) logits, or (B, 1) for bce) or "regression" (B, 1).
-        cfg: optimizer, loss, schedule, early stopping and device settings.
+        cfg: optimizer, loss, schedule, early stopping, checkpoint and device settings.
         seed: fixes the shuffling order and dropout masks (initial weights are the caller's to seed).
         callbacks: hooks that see the TrainState; early stopping is added from `cfg`.
         unscale: maps regression outputs and targets back to original units before the rmse metric.
         sample_weight: per-row weights; each epoch then draws its rows with replacement in proportion to
             them (weighted resampling), so every loss and batch size works unchanged.
+        checkpoints: where to write resumable checkpoints (when `cfg.checkpoint_every`/`_minutes` say) and
+            whether to continue from the one there; with `cfg.deterministic` on the CPU a resumed run ends
+            bit for bit where an uninterrupted one would.
     """
     device = resolve_device(cfg.device)
     loss_fn = make_loss(cfg.loss, task, cfg.label_smoothing)
@@ -67,47 +84,88 @@ def fit(
     module.to(device)
     optimizer = make_optimizer(module, cfg)
     step = make_train_step(module, loss_fn, optimizer, cfg)
-    on_batch, on_epoch = make_schedule(optimizer, cfg, _n_batches(len(train[0]), cfg.batch_size), mode)
+    schedule = make_schedule(optimizer, cfg, _n_batches(len(train[0]), cfg.batch_size), mode)
     state = TrainState(module, optimizer, monitor, mode, cfg.epochs, best_weights=_copy_weights(module))
     hooks = [*callbacks, EarlyStopping(cfg.patience)] if cfg.early_stopping else list(callbacks)
     weights = torch.as_tensor(sample_weight, dtype=torch.float64) if sample_weight is not None else None
     gen = torch.Generator().manual_seed(seed)  # the shuffling order follows the seed...
     torch.manual_seed(seed)  # ...and so do dropout masks
+    parts = Resumable(module, optimizer, schedule.schedulers, gen, device)  # what a checkpoint holds
+    saver = _start_checkpoints(checkpoints, cfg, parts, state)  # restores the state when resuming
     with _determinism(cfg.deterministic, device):
         try:
+            good = parts.capture(state) if cfg.divergence_retries else None  # where a divergence retry restarts
             _call(hooks, "on_fit_start", state)
-            for epoch in range(1, cfg.epochs + 1):
+            while state.epoch < cfg.epochs and not state.stop:
                 start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
                 module.train()
                 running = torch.zeros((), device=device)  # summed on device: one sync per epoch
                 for idx in _batches(len(train[0]), cfg.batch_size, gen, device, weights):
                     running += step(train[0][idx], train[1][idx]) * len(idx)  # (B, F), (B,)
-                    on_batch()
-                row = {"epoch": epoch, **_scores(score, splits, running.item(), metric_name(task))}
+                    schedule.after_batch()
+                loss = running.item() if _all_finite(module) else math.nan  # NaN weights: diverged too
+                row = {"epoch": state.epoch + 1, **_scores(score, splits, loss, metric_name(task))}
                 row |= {"lr": lr, "seconds": time.perf_counter() - start}
-                state.epoch = epoch
+                if good is not None and not math.isfinite(loss) and state.retries < cfg.divergence_retries:
+                    good = _retry(parts, good, state, row, cfg.divergence_lr_factor)
+                    continue  # the same epoch again from the last good state; callbacks see only kept epochs
+                state.epoch = row["epoch"]
                 state.history.append(row)
-                if not math.isfinite(row["train_loss"]):  # diverged: keep the last finite best, stop cleanly
+                if not math.isfinite(loss):  # diverged: keep the last finite best, stop cleanly
                     row["diverged"] = 1.0
                     module.load_state_dict(state.best_weights)
                     state.stop = True
                 else:
                     if state.is_better(row[monitor]):
-                        state.best_value, state.best_epoch = row[monitor], epoch
+                        state.best_value, state.best_epoch = row[monitor], state.epoch
                         state.best_weights = _copy_weights(module)
-                    on_epoch(row[monitor])
+                    schedule.after_epoch(row[monitor])
                 _call(hooks, "on_epoch_end", state)
                 if state.stop:
                     break
+                good = parts.capture(state) if good is not None else None
+                if saver is not None and state.epoch < cfg.epochs and saver.due(state.epoch):  # the last: the caller's
+                    saver.save(good if good is not None else parts.capture(state))
         finally:
             _call(hooks, "on_fit_end", state)
     return state.history
 
 
+def _start_checkpoints(
+    checkpoints: Checkpointing | None, cfg: TrainConfig, parts: Resumable, state: TrainState
+) -> Checkpointer | None:
+    """Restore the checkpoint when resuming from one, else clear a stale one; the saver, if any is due."""
+    if checkpoints is None:
+        return None
+    found = load_checkpoint(checkpoints.directory) if checkpoints.resume else None
+    if found is not None:
+        parts.restore(found, state)
+    else:  # a fresh run: an older checkpoint there must never be resumed into this one
+        remove_checkpoint(checkpoints.directory)
+    if cfg.checkpoint_every is None and cfg.checkpoint_minutes is None:
+        return None
+    return Checkpointer(checkpoints.directory, cfg.checkpoint_every, cfg.checkpoint_minutes)
+
+
+def _retry(parts: Resumable, good: Snapshot, state: TrainState, row: dict[str, float], factor: float) -> Snapshot:
+    """Roll back to the last good epoch with every learning rate times `factor`; keep the diverged row."""
+    parts.restore(good, state)
+    state.retries += 1
+    new_lr = scale_lr(parts.optimizer, parts.schedulers, factor)
+    state.history.append(row | {"diverged": 1.0, "retry": float(state.retries), "retry_lr": new_lr})
+    return parts.capture(state)  # the next retry starts from here, lower rates and this row included
+
+
 def make_train_step(
     module: nn.Module, loss_fn: LossFn, optimizer: torch.optim.Optimizer, cfg: TrainConfig
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """One optimisation step on a batch: forward, L1 penalty, backward, clip, update; returns the data loss."""
+    """One optimisation step on a batch: forward, L1 penalty, backward, clip, update; returns the data loss.
+
+    A step whose loss (or, when clipping measures it anyway, gradient norm) is not finite leaves the weights
+    alone and returns NaN, which marks the epoch diverged. That check costs one scalar read per step;
+    measuring the gradient norm without clipping would cost ~20% on a small MLP, so there the epoch-end
+    weight check catches a non-finite gradient under a finite loss instead.
+    """
     penalised = _penalised(module)
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
@@ -115,12 +173,27 @@ def make_train_step(
         total = loss + cfg.l1 * sum(p.abs().sum() for p in penalised) if cfg.l1 else loss
         optimizer.zero_grad(set_to_none=True)
         total.backward()
+        check = total.detach()
         if cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+            check = check + nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+        if not torch.isfinite(check):
+            return torch.full_like(loss.detach(), math.nan)
         optimizer.step()
         return loss.detach()
 
     return step
+
+
+def scale_lr(optimizer: torch.optim.Optimizer, schedulers: Sequence[LRScheduler], factor: float) -> float:
+    """Multiply every learning rate by `factor`, the schedules' own copies too; return param group 0's lr."""
+    for group in optimizer.param_groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):  # the last three: what schedules start from
+            if key in group:
+                group[key] *= factor
+    for scheduler in schedulers:
+        scheduler.base_lrs = [lr * factor for lr in getattr(scheduler, "base_lrs", [])]
+        scheduler._last_lr = [lr * factor for lr in scheduler._last_lr]  # type: ignore[attr-defined]
+    return optimizer.param_groups[0]["lr"]
 
 
 # ---------------------------------------------------------------- config names → torch objects
@@ -184,31 +257,45 @@ def _penalised(module: nn.Module) -> list[nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad and p.ndim >= 2]
 
 
-def make_schedule(
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig, n_batches: int, mode: str
-) -> tuple[Callable[[], None], Callable[[float], None]]:
-    """(after each batch, after each epoch given the monitored value) for `train.scheduler`."""
+@dataclass
+class Schedule:
+    """The lr scheduler for `train.scheduler`, if any, and when the loop steps it."""
+
+    scheduler: LRScheduler | None = None
+    per_batch: bool = False  # onecycle steps after every batch, the others after every epoch
+    monitored: bool = False  # plateau's epoch step takes the monitored value
+
+    @property
+    def schedulers(self) -> list[LRScheduler]:
+        """What a checkpoint saves and a divergence retry rescales."""
+        return [self.scheduler] if self.scheduler is not None else []
+
+    def after_batch(self) -> None:
+        if self.scheduler is not None and self.per_batch:
+            self.scheduler.step()
+
+    def after_epoch(self, value: float) -> None:
+        if self.scheduler is not None and not self.per_batch:
+            self.scheduler.step(value) if self.monitored else self.scheduler.step()  # type: ignore[arg-type]
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, n_batches: int, mode: str) -> Schedule:
+    """The scheduler for `train.scheduler`; "none" gives a Schedule that does nothing."""
     sched = torch.optim.lr_scheduler
     if cfg.scheduler == "onecycle":  # per batch; momentum left as configured
-        one = sched.OneCycleLR(optimizer, cfg.lr, total_steps=cfg.epochs * n_batches, cycle_momentum=False)
-        return one.step, _skip
+        total = cfg.epochs * n_batches
+        return Schedule(sched.OneCycleLR(optimizer, cfg.lr, total_steps=total, cycle_momentum=False), per_batch=True)
     if cfg.scheduler == "plateau":
         if cfg.gamma >= 1:
             raise UserError("train.gamma must be below 1 for the plateau scheduler (it multiplies the lr)")
         # half the early-stopping patience, so a lower rate gets its chance before training stops
         plateau = sched.ReduceLROnPlateau(optimizer, mode, factor=cfg.gamma, patience=max(1, cfg.patience // 2))
-        return _skip, plateau.step
+        return Schedule(plateau, monitored=True)
     if cfg.scheduler == "step":
-        epochly = sched.StepLR(optimizer, cfg.step_size, gamma=cfg.gamma)
-    elif cfg.scheduler == "cosine":
-        epochly = sched.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-    else:
-        return _skip, _skip
-    return _skip, lambda _value: epochly.step()
-
-
-def _skip(*_: object) -> None:
-    return None
+        return Schedule(sched.StepLR(optimizer, cfg.step_size, gamma=cfg.gamma))
+    if cfg.scheduler == "cosine":
+        return Schedule(sched.CosineAnnealingLR(optimizer, T_max=cfg.epochs))
+    return Schedule()
 
 
 def metric_name(task: Task) -> str:
@@ -299,6 +386,12 @@ def _n_batches(n: int, batch_size: int) -> int:
 
 def _copy_weights(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _all_finite(module: nn.Module) -> bool:
+    """Whether every floating weight and buffer is finite: one device sync, once per epoch."""
+    floats = [t.isfinite().all() for t in module.state_dict().values() if t.is_floating_point()]
+    return bool(torch.stack(floats).all()) if floats else True
 
 
 def _call(hooks: Sequence[Callback], hook: str, state: TrainState) -> None:

@@ -32,6 +32,7 @@ from trainwell.evaluate.metrics import (
 from trainwell.models.ensemble import ENSEMBLES
 from trainwell.models.registry import get_spec, list_models, parse_params
 from trainwell.run import Run
+from trainwell.track.rundir import Stage, claim, default_run_dir
 from trainwell.tune.cv import cross_validate
 
 # Cheap families first, so a time budget still sees the widest spread of model kinds.
@@ -100,18 +101,19 @@ def compare(
     cfg, frame = experiment.resolve(config, data, overrides)
     settings = compare_settings(cfg, models)
     started = time.time()
-    ds, prep, splits = experiment.load_and_split(cfg, frame)
-    if cfg.validation.strategy == "holdout" and not len(splits.validation):
-        raise UserError("compare ranks models on the validation split; set split.validation > 0 "
-                        "or validation.strategy: kfold")  # fmt: skip
-    metric = ranking_metric(settings.metric, prep.task, len(prep.classes))
-    setup = Setup(cfg, ds, prep, splits, metric, metric in GREATER_IS_BETTER)
-    names, skipped = candidates(settings, cfg, prep.task, ds.image_shape, len(splits.train))
-    budget = Budget(settings.time_budget_s, started)
-    entries = run_candidates(setup, names, budget, skipped, quiet=quiet)
-    if settings.ensemble_top_k:
-        _add_ensemble(setup, entries, settings, skipped, budget, quiet=quiet)
-    return _save_best(setup, entries, skipped, run_dir=run_dir, started=started)
+    with experiment.staged(claim(run_dir or default_run_dir(cfg.name))) as stage:
+        ds, prep, splits = experiment.load_and_split(cfg, frame)
+        if cfg.validation.strategy == "holdout" and not len(splits.validation):
+            raise UserError("compare ranks models on the validation split; set split.validation > 0 "
+                            "or validation.strategy: kfold")  # fmt: skip
+        metric = ranking_metric(settings.metric, prep.task, len(prep.classes))
+        setup = Setup(cfg, ds, prep, splits, metric, metric in GREATER_IS_BETTER)
+        names, skipped = candidates(settings, cfg, prep.task, ds.image_shape, len(splits.train))
+        budget = Budget(settings.time_budget_s, started)
+        entries = run_candidates(setup, names, budget, skipped, quiet=quiet)
+        if settings.ensemble_top_k:
+            _add_ensemble(setup, entries, settings, skipped, budget, quiet=quiet)
+        return _save_best(setup, entries, skipped, stage=stage, started=started)
 
 
 def compare_settings(cfg: ExperimentConfig, models: list[str] | None = None) -> CompareConfig:
@@ -261,7 +263,7 @@ def _members_ok() -> set[str]:
     return {s.name for s in list_models() if s.family == "classical" and s.name not in ENSEMBLES}
 
 
-def _save_best(setup: Setup, entries: list[Entry], skipped: list[dict[str, str]], *, run_dir: str | Path | None,
+def _save_best(setup: Setup, entries: list[Entry], skipped: list[dict[str, str]], *, stage: Stage,
                started: float) -> Run:  # fmt: skip
     """Test the leader once and save the run with the leaderboard beside the usual metrics."""
     best = ranked(entries, setup.metric, setup.greater)[0]
@@ -277,7 +279,7 @@ def _save_best(setup: Setup, entries: list[Entry], skipped: list[dict[str, str]]
     scored_on = "cross_validation" if best.cv else "validation"
     metrics["comparison"] = {"metric": setup.metric, "greater_is_better": setup.greater, "kept": best.model,
                              "scored_on": scored_on, "skipped": skipped}  # fmt: skip
-    return experiment.save_run(cfg, setup.ds, prep, splits, fitted, metrics, outputs, run_dir=run_dir,
+    return experiment.save_run(cfg, setup.ds, prep, splits, fitted, metrics, outputs, stage=stage,
                                started=started)  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import socket
 import time
 import warnings
 from collections import Counter
@@ -47,11 +48,19 @@ from trainwell.evaluate.metrics import (
     REGRESSION_METRICS,
     primary_metric,
 )
-from trainwell.experiment import Fitted, Prepared, evaluate_splits, fit_candidate, load_and_split, resolve, save_run
+from trainwell.experiment import (
+    Fitted,
+    Prepared,
+    evaluate_splits,
+    fit_candidate,
+    load_and_split,
+    resolve,
+    save_run,
+    staged,
+)  # fmt: skip
 from trainwell.models.registry import auto_model_name, get_spec, parse_params
 from trainwell.run import Run
-from trainwell.track.files import write_text
-from trainwell.track.rundir import default_run_dir
+from trainwell.track.rundir import claim, default_run_dir
 from trainwell.training.callbacks import Callback, TrainState
 from trainwell.tune.cv import cross_validate
 from trainwell.tune.space import (
@@ -99,22 +108,22 @@ def tune(
     """
     cfg, frame = resolve(config, data, overrides)
     started = time.time()
-    search = prepare_search(cfg, frame)
-    final_dir = Path(run_dir) if run_dir else default_run_dir(cfg.name)
-    own_db = final_dir.parent / STUDIES / f"{study_name(search)}.db"
-    storage = make_storage(cfg.tune.storage or sqlite_url(own_db))
-    with _optuna_quiet():
-        study = open_study(search, storage, study_name(search))
-        run_trials(study, search, quiet=quiet)
-    best = best_trial(study)
-    best_cfg, fitted, splits = refit(search, best, quiet=quiet)
-    # The test split is evaluated here, once, after the search and the refit.
-    metrics, outputs = evaluate_splits(fitted, search.prep, splits)
-    where = storage.url if cfg.tune.storage else sqlite_url(final_dir / "study.db")
-    metrics["tuning"] = summarize(study, search, storage=where)
-    run = save_run(best_cfg, search.ds, search.prep, splits, fitted, metrics, outputs,
-                   run_dir=final_dir, started=started)  # fmt: skip
-    write_text(run.dir / "trials.csv", trials_frame(metrics["tuning"]["trials"]).to_csv(index=False))
+    with staged(claim(run_dir or default_run_dir(cfg.name))) as stage:
+        search = prepare_search(cfg, frame)
+        own_db = stage.final.parent / STUDIES / f"{study_name(search)}.db"
+        storage = make_storage(cfg.tune.storage or sqlite_url(own_db))
+        with _optuna_quiet():
+            study = open_study(search, storage, study_name(search))
+            run_trials(study, search, quiet=quiet)
+        best = best_trial(study)
+        best_cfg, fitted, splits = refit(search, best, quiet=quiet)
+        # The test split is evaluated here, once, after the search and the refit.
+        metrics, outputs = evaluate_splits(fitted, search.prep, splits)
+        where = storage.url if cfg.tune.storage else sqlite_url(stage.final / "study.db")
+        metrics["tuning"] = summarize(study, search, storage=where)
+        trials = trials_frame(metrics["tuning"]["trials"]).to_csv(index=False)
+        run = save_run(best_cfg, search.ds, search.prep, splits, fitted, metrics, outputs, stage=stage,
+                       started=started, extra={"trials.csv": trials})  # fmt: skip
     if not cfg.tune.storage:  # the study is part of the run from now on
         storage.remove_session()
         storage.engine.dispose()
@@ -214,9 +223,39 @@ def open_study(search: Search, storage: optuna.storages.BaseStorage, name: str) 
     elif stored != key:
         raise UserError(f'tune.study_name "{name}" holds a study of another search (config, space, metric or data '
                         "changed); choose a new tune.study_name, or restore the config to resume it")  # fmt: skip
+    fail_orphaned_trials(study, storage)
     # a resumed study gets a fresh sampler seed, so random start-up trials are not drawn again
     study.sampler = make_sampler(t.sampler, search.cfg.seed + len(study.trials), parallel=t.n_jobs > 1)
     return study
+
+
+def fail_orphaned_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
+    """Fail (and queue once more) trials left `running` by a process of this machine that no longer exists.
+
+    Heartbeats catch the same for other machines, after their grace period; a local kill is known at once.
+    Returns how many trials were failed.
+    """
+    failed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+            continue
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)(study, storage.get_trial(trial._trial_id))
+        failed += 1
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def make_sampler(name: str, seed: int, *, parallel: bool = False) -> optuna.samplers.BaseSampler:
@@ -314,6 +353,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.search
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # see fail_orphaned_trials
         pruning = PruneOnValidation(trial, s)
         try:
             cfg = apply_params(s.cfg, sample(trial, s.dims, s.cfg.model.name))
