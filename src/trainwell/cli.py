@@ -6,6 +6,9 @@ import errno
 import json
 import signal
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -144,9 +147,25 @@ def predict(
     from trainwell.track.rundir import check_output
 
     check_output(output, inputs=(data,), force=force)
-    frame = Run.load(run_dir).predictions(data)
+    with _input_warnings():
+        frame = Run.load(run_dir).predictions(data)
     write_text(output, frame.to_csv(index=False))
     out.print(f"{len(frame)} predictions written to {output}")
+
+
+@contextmanager
+def _input_warnings() -> Iterator[None]:
+    """Print each InputWarning (columns ignored, values made missing, unseen categories) as one stderr line."""
+    from trainwell.run import InputWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, InputWarning):
+            err.print(f"warning: {w.message}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 @app.command()
@@ -157,7 +176,9 @@ def evaluate(
     """Evaluate a saved model on labelled data; prints the metrics as JSON."""
     from trainwell.run import Run
 
-    print(json.dumps(Run.load(run_dir).evaluate(data), indent=2))
+    with _input_warnings():
+        metrics = Run.load(run_dir).evaluate(data)
+    print(json.dumps(metrics, indent=2))
 
 
 @app.command()

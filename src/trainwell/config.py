@@ -131,14 +131,15 @@ class TrainConfig(Section):
         "the same weights as an uninterrupted one, bit for bit).",
     )  # fmt: skip
     checkpoint_every: int | None = Field(
-        1, ge=1, description="Write a resumable checkpoint (weights, optimizer, schedule, RNG, early stopping) "
-        "every N epochs into the unfinished run folder; None: off.",
+        None, ge=1, description="Write a resumable checkpoint (weights, optimizer, schedule, RNG, early stopping) "
+        "every N epochs into the unfinished run folder; None: only by time (checkpoint_minutes).",
     )  # fmt: skip
     checkpoint_minutes: float | None = Field(
-        None, gt=0, description="Also write a checkpoint whenever this many minutes passed since the last one.",
-    )
+        1.0, gt=0, description="Write a checkpoint at the end of an epoch once this many minutes have passed since "
+        "the last one (default: a crash costs at most a minute and an epoch; small models pay nothing).",
+    )  # fmt: skip
     divergence_retries: int = Field(
-        0, ge=0, description="On a NaN/inf loss or gradient, restart from the last good epoch this many times, "
+        0, ge=0, description="On a NaN/inf loss or gradient, restart from the best epoch so far this many times, "
         "each with the learning rate times divergence_lr_factor (0: stop and keep the last good weights).",
     )  # fmt: skip
     divergence_lr_factor: float = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ RUN_FORMAT = 1  # run.json `format`: bumped when a saved run changes shape; newe
 # Files written after the manifest, or never loaded to predict: the report is rebuilt by `trainwell report`,
 # the study database moves in once the run is sealed; the lock is removed before the rename.
 UNSEALED = ("run.json", "report.html", "study.db", ".lock")
+
+
+class InputWarning(UserWarning):
+    """Rows to predict that the model can take, but not as they are: the user should know."""
 
 
 def decode(value: Any) -> Any:
@@ -93,11 +98,49 @@ class Run:
             raise UserError(f"{source} is missing column(s) the model needs: {shown}")
         return np.asarray(self.preparer.transform(frame[needed]), dtype=np.float32)
 
+    def check_inputs(self, frame: pd.DataFrame) -> list[str]:
+        """What the saved preparation would otherwise absorb silently: unused columns, values that are not
+        numbers in numeric columns (made missing, then imputed), categories never seen in training."""
+        needed, schema = self.info["input_columns"], self.info["schema"]
+        known = {*needed, self.info["target"], *(self.info.get("sensitive") or [])}
+        problems = []
+        extra = [str(c) for c in frame.columns if c not in known]
+        if extra:
+            problems.append(f"{len(extra)} column(s) the model does not use are ignored: {_names(extra)}")
+        for column in (c for c in needed if c in frame.columns and schema.get(c) == "numeric"):
+            values = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
+            bad = frame[column][frame[column].notna() & ~np.isfinite(values.to_numpy(na_value=np.nan))]
+            if len(bad):
+                problems.append(f'column "{column}": {len(bad)} value(s) are not finite numbers (e.g. '
+                                f"{bad.iloc[0]!r}); they are treated as missing and imputed")  # fmt: skip
+        for column, seen in self._seen_categories().items():
+            if column in frame.columns:
+                values = frame[column].dropna().astype(str)
+                unseen = values[~values.isin(seen)]
+                if len(unseen):
+                    problems.append(f'column "{column}": {len(unseen)} row(s) hold categories never seen in training '
+                                    f"({_names(sorted(set(unseen)))}); they are encoded as unknown")  # fmt: skip
+        return problems
+
+    def _seen_categories(self) -> dict[str, set[str]]:
+        """Categorical column → the categories its fitted encoder knows (empty when there is no such step)."""
+        columns = self.preparer.named_steps["columns"]
+        if "cat" not in columns.named_transformers_:
+            return {}
+        names = next(cols for name, _, cols in columns.transformers_ if name == "cat")
+        encoder = columns.named_transformers_["cat"].named_steps["encode"]
+        return {str(n): {str(c) for c in cats} for n, cats in zip(names, encoder.categories_, strict=True)}
+
     def outputs(self, data: pd.DataFrame | str | Path,
                 source: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
-        """(class indices or values, probabilities or None) for new rows, as the model computes them."""
+        """(class indices or values, probabilities or None) for new rows, as the model computes them.
+
+        Input problems the preparation absorbs (see `check_inputs`) are reported as `InputWarning`s.
+        """
         frame, read_from = _frame(data)
         source = source or read_from
+        for problem in self.check_inputs(frame):
+            warnings.warn(f"{source}: {problem}", InputWarning, stacklevel=2)
         X = self.features(frame, source)
         if getattr(self.model, "needs_sensitive", False):  # a per-group threshold mitigation decides by group
             sensitive = list(self.info.get("sensitive") or [])
@@ -178,6 +221,10 @@ class Run:
             raise UserError(f'{source}: target "{self.info["target"]}" has labels the model never saw: '
                             + ", ".join(unknown[:10]))  # fmt: skip
         return np.array([index[str(v)] for v in series], dtype=np.int64)
+
+
+def _names(values: list[str], limit: int = 5) -> str:
+    return ", ".join(f'"{v}"' for v in values[:limit]) + (f" ... ({len(values)} in all)" if len(values) > limit else "")
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -126,6 +126,17 @@ def test_learning_rate_10_diverges():
     assert any("train.lr=1 " in a for a in result["advice"])
 
 
+def test_a_divergence_recovered_by_a_retry_is_judged_on_the_kept_curve():
+    """train.divergence_retries: lr=10 blows up, the retry at lr=1 trains well; the verdict is not `diverged`."""
+    X, y = make_regression(300, n_features=5, noise=5, random_state=0)
+    y = y / y.std()
+    result = _nn_diagnose(X, y, 200, task="regression", hidden=[32], lr=10.0, epochs=30, optimizer="sgd",
+                          divergence_retries=3)
+    assert result["verdict"] != "diverged" and result["evidence"]["divergence_retries"] >= 1
+    stopped = _nn_diagnose(X, y, 200, task="regression", hidden=[32], lr=10.0, epochs=30, optimizer="sgd")
+    assert stopped["verdict"] == "diverged"
+
+
 def test_too_high_learning_rate_is_unstable():
     """SGD at lr=5 on mini-batches: the loss bounces without blowing up."""
     X, y = make_moons(600, noise=0.2, random_state=0)

@@ -32,6 +32,7 @@ from trainwell.data.schema import FALSE_WORDS, TRUE_WORDS, flag_word, parse_date
 from trainwell.errors import UserError
 
 _PANDAS_PARTS = {"dayofweek": "day_of_week"}  # config name → pandas accessor (dayofweek is deprecated)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 TEXT_TERMS = 200  # vocabulary size per text column: enough signal, bounded width
 
 
@@ -165,7 +166,8 @@ class SelectColumns(TransformerMixin, BaseEstimator):
 
 
 class ToNumeric(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Numbers as float64; anything unparsable (a stray "?" or "n/a") and ±inf becomes missing (NaN)."""
+    """Numbers as float64; anything unparsable (a stray "?" or "n/a"), ±inf and values beyond float32's range
+    become missing (NaN)."""
 
     def fit(self, X: Any, y: Any = None) -> ToNumeric:
         validate_data(self, X, reset=True, skip_check_array=True)
@@ -177,7 +179,7 @@ class ToNumeric(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         out = np.empty(frame.shape, dtype=np.float64)
         for j in range(frame.shape[1]):
             out[:, j] = pd.to_numeric(frame.iloc[:, j], errors="coerce").astype(np.float64).to_numpy(na_value=np.nan)
-        out[~np.isfinite(out)] = np.nan
+        out[~np.isfinite(out) | (np.abs(out) > _FLOAT32_MAX)] = np.nan  # 1e308 would overflow float32 features
         return out
 
 

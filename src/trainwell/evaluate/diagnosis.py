@@ -105,6 +105,10 @@ def diagnose(
 
 def _curve_evidence(history: list[dict[str, Any]], ev: dict, budget: int | None) -> dict[str, Any]:
     """Shape numbers of the loss curves: divergence, jumps, the validation turn and the final trend."""
+    retried = [r for r in history if _num(r.get("retry")) > 0]
+    if retried:  # divergences a retry recovered from (train.divergence_retries): the kept curve decides
+        ev["divergence_retries"] = len(retried)
+        history = [r for r in history if not _num(r.get("retry")) > 0]
     train = np.array([_num(r.get("train_loss")) for r in history])
     val = np.array([_num(r.get("val_loss")) for r in history]) if all("val_loss" in r for r in history) else None
     ev.update(epochs_run=len(history), epochs_budget=budget)

@@ -293,4 +293,6 @@ def _knn(p: KNNParams, ctx: BuildContext) -> SklearnModel:
     from sklearn import neighbors
 
     cls = neighbors.KNeighborsClassifier if ctx.task == "classification" else neighbors.KNeighborsRegressor
-    return _wrap("knn", p, ctx, cls(n_neighbors=p.n_neighbors, weights=p.weights, metric=p.metric))
+    # brute force: a fitted KD-tree or distance object saved by skops can crash Python when its file is crafted
+    est = cls(n_neighbors=p.n_neighbors, weights=p.weights, metric=p.metric, algorithm="brute")
+    return _wrap("knn", p, ctx, est)

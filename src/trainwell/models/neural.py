@@ -221,9 +221,10 @@ class NeuralModel:
             )  # fmt: skip
             model = cls(meta["name"], params_cls.model_validate(meta["params"]), ctx)
             model.target_mean_, model.target_std_ = float(meta["target_mean"]), float(meta["target_std"])
+        except FileNotFoundError:
+            raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # ValidationError is a ValueError
-            raise UserError(f"{path} is missing or damaged ({type(exc).__name__}); the run folder is incomplete, "
-                            "train it again") from None  # fmt: skip
+            raise UserError(f"{path} is damaged ({type(exc).__name__}: {exc}); train again") from None
         module = build(model.params, ctx)
         try:
             module.load_state_dict(load_tensors(directory / WEIGHTS))

@@ -195,8 +195,7 @@ def unfinished_runs(root: str | Path) -> list[dict[str, Any]]:
 
 def _resumable(staging: Path) -> bool:
     """Whether a staging folder holds a checkpoint to resume from."""
-    folder = staging / CHECKPOINTS
-    return folder.is_dir() and any(folder.iterdir())
+    return (staging / CHECKPOINTS / "checkpoint.json").is_file()  # written last: its tensors file is whole
 
 
 def _fsync_dir(path: Path) -> None:
