@@ -464,3 +464,51 @@ def test_cli_audit_reports_infinite_values(cli, tmp_path: Path) -> None:
 
 def test_infer_task_on_an_infinite_target_is_regression() -> None:
     assert infer_task(pd.Series([1.0, 2.0, np.inf])) == "regression"
+
+
+# ---------------------------------------------------------------- through `trainwell train`, end to end
+
+
+def _train_frame(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame({"x": x, "z": rng.normal(size=n), "t": np.arange(n), "y": np.where(x > 0, "a", "b")})
+
+
+def _train(frame: pd.DataFrame, tmp_path: Path, **overrides: object):  # type: ignore[no-untyped-def]
+    import trainwell
+
+    settings = {"data.target": "y", "model": "logistic_regression", "validation.explain": False,
+                "fairness.compare": False} | overrides  # fmt: skip
+    return trainwell.train(data=frame, run_dir=tmp_path / "run", quiet=True, **settings)
+
+
+def test_train_refuses_a_class_with_a_single_row(tmp_path: Path) -> None:
+    frame = _train_frame()
+    frame.loc[5, "y"] = "lonely"
+    with pytest.raises(UserError, match="lonely"):
+        _train(frame, tmp_path)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_a_class_that_only_the_test_split_holds(tmp_path: Path) -> None:
+    frame = _train_frame()
+    frame.loc[55:, "y"] = "late"  # split by time: the last rows, and so this class, land in test only
+    with pytest.raises(UserError, match="'late'.*no row in the training split"):
+        _train(frame, tmp_path, **{"split.time_column": "t"})
+
+
+def test_train_refuses_an_infinite_regression_target(tmp_path: Path) -> None:
+    frame = _train_frame().assign(y=lambda f: f["x"] * 2.0)
+    frame.loc[3, "y"] = np.inf
+    with pytest.raises(UserError, match='target "y"'):
+        _train(frame, tmp_path, model="linear_regression")
+
+
+def test_train_warns_when_a_class_is_missing_from_validation(tmp_path: Path) -> None:
+    frame = _train_frame(80)
+    frame.loc[[10, 78], "y"] = "rare"  # by time: one row in train, one in test, none in validation
+    run = _train(frame, tmp_path, **{"split.stratify": False, "split.time_column": "t", "split.validation": 0.1,
+                                     "split.test": 0.05})  # fmt: skip
+    findings = [f for f in run.metrics["audit"]["findings"] if "no row in the" in f["message"]]
+    assert findings and findings[0]["severity"] == "warning" and "'rare'" in findings[0]["message"]
