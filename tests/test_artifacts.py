@@ -44,8 +44,8 @@ DANGEROUS = [
     "builtins.eval", "builtins.exec", "builtins.compile", "builtins.open", "builtins.getattr", "builtins.setattr",
     "builtins.__import__", "builtins.function", "builtins.type", "os.system", "subprocess.Popen", "numpy.load",
     "numpy.save", "numpy.savetxt", "numpy.fromfile", "numpy.loadtxt", "pandas.read_pickle", "operator.attrgetter",
-    "operator.methodcaller", "functools.partial", "trainwell.track.files.write_text",
-    "trainwell.track.files.write_json",
+    "operator.methodcaller", "functools.partial", "trainwell.files.write_text",
+    "trainwell.files.write_json",
 ]  # fmt: skip
 PAYLOADS = ["eval", "exec", "numpy.savetxt", "os.system", "write_text"]
 
@@ -146,7 +146,7 @@ def _payload(kind: str, marker: Path) -> dict[str, Any]:
         "exec": lambda: _call_node("builtins.exec", f"import pathlib; pathlib.Path({str(marker)!r}).write_text('x')"),
         "numpy.savetxt": lambda: _call_node("numpy.savetxt", str(marker), [[1.0]]),
         "os.system": lambda: _call_node("os.system", f"touch {shlex.quote(str(marker))}"),
-        "write_text": lambda: _call_node("trainwell.track.files.write_text", str(marker), "pwned"),
+        "write_text": lambda: _call_node("trainwell.files.write_text", str(marker), "pwned"),
     }[kind]()
 
 

@@ -205,24 +205,24 @@ def test_a_stopped_run_without_checkpoint_is_cleared_for_a_new_start(tmp_path: P
 
 def test_a_failure_while_saving_leaves_no_run_that_looks_complete(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    import trainwell.experiment as experiment
+    import trainwell.run as run
 
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device", "report.html")
 
-    monkeypatch.setattr(experiment, "write_report", fail)
+    monkeypatch.setattr(run, "write_report", fail)
     with pytest.raises(OSError):
         trainwell.train(SMALL, run_dir=tmp_path / "run", quiet=True)
     assert not (tmp_path / "run").exists() and not staging_path(tmp_path / "run").exists()
 
 
 def test_a_full_disk_is_one_error_line(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import trainwell.experiment as experiment
+    import trainwell.run as run
 
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device", str(tmp_path / "run" / "metrics.json"))
 
-    monkeypatch.setattr(experiment, "write_report", full)
+    monkeypatch.setattr(run, "write_report", full)
     code, _, err = cli("train", "--data", "builtin:iris", "--model", "knn", "--run-dir", tmp_path / "run", "-q")
     assert code == 2 and err.startswith("error: cannot write") and "No space left" in err and err.count("\n") == 1
 

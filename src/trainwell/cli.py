@@ -142,8 +142,8 @@ def predict(
     force: Annotated[bool, typer.Option("--force", help="Replace --output if it exists.")] = False,
 ) -> None:
     """Predict new rows: a `prediction` column plus `proba_<class>` columns for classifiers."""
+    from trainwell.files import write_text
     from trainwell.run import Run
-    from trainwell.track.files import write_text
     from trainwell.track.rundir import check_output
 
     check_output(output, inputs=(data,), force=force)
@@ -200,7 +200,7 @@ def audit(
 ) -> None:
     """Audit data before training: gaps, constant and ID-like columns, duplicates, leakage, label noise, shift."""
     from trainwell.config import deep_merge, load_config
-    from trainwell.experiment import load_and_split
+    from trainwell.pipeline import load_and_split
 
     if fail_on not in ("error", "warning", "never"):
         raise UserError(f"--fail-on must be error, warning or never, not {fail_on!r}")
@@ -316,8 +316,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Replace --output if it exists.")] = False,
 ) -> None:
     """Write a starter config from the inferred schema, every field commented."""
+    from trainwell.files import write_text
     from trainwell.starter import starter_config
-    from trainwell.track.files import write_text
     from trainwell.track.rundir import check_output
 
     check_output(output, inputs=(data,), force=force)

@@ -1,24 +1,35 @@
-"""A finished run, read back from disk: predict, evaluate and inspect exactly what was trained."""
+"""A run on disk: written once and sealed (`save_run`), then read back to predict, evaluate and explain
+exactly what was trained."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from trainwell.artifacts import verify_manifest
-from trainwell.config import ExperimentConfig, load_config
-from trainwell.data.prepare import load_preparer
-from trainwell.data.sources import read_table
-from trainwell.errors import UserError
+from trainwell.artifacts import build_manifest, verify_manifest
+from trainwell.config import ExperimentConfig, dump_config, load_config
+from trainwell.data.prepare import load_preparer, save_preparer
+from trainwell.data.prepared import Prepared
+from trainwell.data.sources import Dataset, read_table
+from trainwell.data.split import Splits
+from trainwell.errors import RunInterrupted, UserError
+from trainwell.evaluate.analysis import BACKGROUND, analyse, save_background
 from trainwell.evaluate.metrics import compute_metrics
+from trainwell.files import write_json, write_text
+from trainwell.models.fitted import Fitted, Outputs
 from trainwell.models.registry import Model, load_model
-from trainwell.track.files import write_text
-from trainwell.track.rundir import final_path, is_staging
+from trainwell.report.html import write_report
+from trainwell.track.guarantees import check_guarantees
+from trainwell.track.rundir import Stage, final_path, is_staging, library_versions
 
 RUN_FORMAT = 1  # run.json `format`: bumped when a saved run changes shape; newer runs are refused
 # Files written after the manifest, or never loaded to predict: the report is rebuilt by `trainwell report`,
@@ -244,6 +255,85 @@ def _frame(data: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str]:
     if isinstance(data, pd.DataFrame):
         return data, "the DataFrame"
     return read_table(data), str(data)
+
+
+# ---------------------------------------------------------------- writing a run
+
+
+@contextmanager
+def staged(stage: Stage) -> Iterator[Stage]:
+    """Work inside a claimed run folder; a failure keeps it only if it holds a checkpoint to resume from.
+
+    Ctrl-C (and SIGTERM, which the CLI turns into Ctrl-C) becomes `RunInterrupted`, saying how to resume.
+    """
+    try:
+        yield stage
+    except KeyboardInterrupt:
+        kept = stage.abandon()
+        raise RunInterrupted(str(stage.final), kept) from None
+    except BaseException:
+        stage.abandon()
+        raise
+
+
+def save_run(
+    cfg: ExperimentConfig, ds: Dataset, prep: Prepared, splits: Splits, fitted: Fitted, metrics: dict[str, Any],
+    outputs: Outputs, *, stage: Stage, started: float, extra: dict[str, str] | None = None,
+) -> Run:  # fmt: skip
+    """Write the run into its staging folder, seal it with a manifest and rename it into place.
+
+    `extra` maps file names to text written beside the others (e.g. trials.csv). run.json says
+    `complete` only once every file is written; its manifest holds each file's SHA-256, checked on load.
+    """
+    resolved = cfg.model_copy(deep=True)
+    resolved.model = type(cfg.model).model_validate({"name": fitted.name, **fitted.params})
+    metrics = metrics | analyse(cfg, ds, prep, splits, fitted, outputs, metrics)
+    path = stage.path
+    fitted.model.save(path / "model")
+    save_background(fitted, prep, splits, path / "model" / BACKGROUND, seed=cfg.seed)
+    save_preparer(fitted.preparer, path / "model" / "preparer.skops")
+    write_text(path / "config.yaml", dump_config(resolved))
+    write_json(path / "metrics.json", metrics)
+    if fitted.model.history:
+        write_text(path / "history.csv", pd.DataFrame(fitted.model.history).to_csv(index=False))
+    write_predictions(path / "predictions.csv", splits, outputs, prep)
+    for name, text in (extra or {}).items():
+        write_text(path / name, text)
+    (path / "data.json").unlink(missing_ok=True)
+    shutil.rmtree(stage.checkpoints, ignore_errors=True)  # the saved model replaces them; a resume would retrain
+    info = _run_info(cfg, fitted, ds, prep, splits, started)
+    info["guarantees"] = check_guarantees(cfg, prep, splits, fitted, info)
+    write_json(path / "run.json", info | {"status": "saving"})
+    write_report(path)  # from the files just written, exactly as `trainwell report` rebuilds it
+    manifest = build_manifest(path, exclude=UNSEALED)
+    write_json(path / "run.json", info | {"format": RUN_FORMAT, "manifest": manifest})  # last: now it is whole
+    return Run.load(stage.finish())
+
+
+def _run_info(cfg: ExperimentConfig, fitted: Fitted, ds: Dataset, prep: Prepared, splits: Splits,
+              started: float) -> dict[str, Any]:  # fmt: skip
+    """run.json: what was trained on what, with which versions; `status` says the run is whole."""
+    return {
+        "status": "complete",
+        "name": cfg.name,
+        "task": prep.task,
+        "target": prep.target,
+        "model": fitted.name,
+        "classes": prep.classes,
+        "schema": prep.schema,
+        "input_columns": fitted.features,
+        "sensitive": prep.sensitive,
+        "features": [str(f) for f in fitted.preparer.get_feature_names_out()],
+        "image_shape": list(ds.image_shape) if ds.image_shape else None,
+        "data": prep.info,
+        "splits": splits.summary(prep.frame),
+        "seed": cfg.seed,
+        "test_evaluations": prep.test_evaluations,
+        "versions": library_versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "duration_s": round(time.time() - started, 3),
+    }
 
 
 def write_predictions(path: Path, splits: Any, outputs: dict[str, tuple[np.ndarray, np.ndarray | None]],

@@ -27,14 +27,12 @@ from threadpoolctl import threadpool_limits
 from trainwell.config import FairnessConfig
 from trainwell.data.sources import load_dataset
 from trainwell.errors import UserError
-from trainwell.evaluate.fairness import (
-    compare_mitigations,
+from trainwell.evaluate.fairness import compare_mitigations, group_metrics, tradeoff
+from trainwell.models.mitigation import (
     fit_exponentiated_gradient,
     fit_reweighed,
     fit_threshold_optimizer,
-    group_metrics,
     reweighing_weights,
-    tradeoff,
 )
 
 TRAIN, TEST = slice(0, 1200), slice(1200, 2000)

@@ -15,10 +15,11 @@ from sklearn.datasets import make_regression
 from typer.testing import CliRunner
 
 import trainwell.config
-from trainwell import experiment
+from trainwell import pipeline
 from trainwell.cli import app as trainwell_app
 from trainwell.config import CompareConfig, load_config
 from trainwell.errors import UserError
+from trainwell.models.fitted import Fitted
 from trainwell.tune.compare import DEFAULT_CANDIDATES, candidates, compare
 
 FAST = ["logistic_regression", "knn", "decision_tree", "lightgbm"]
@@ -55,14 +56,14 @@ def test_leaderboard_is_sorted_and_the_leader_is_kept(tmp_path: Path) -> None:
 
 
 def test_failing_candidate_is_recorded_and_ranked_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = experiment.fit_candidate
+    real = pipeline.fit_candidate
 
-    def flaky(cfg: Any, *args: Any, **kwargs: Any) -> experiment.Fitted:
+    def flaky(cfg: Any, *args: Any, **kwargs: Any) -> Fitted:
         if cfg.model.name == "knn":
             raise RuntimeError("out of memory")
         return real(cfg, *args, **kwargs)
 
-    monkeypatch.setattr(experiment, "fit_candidate", flaky)
+    monkeypatch.setattr(pipeline, "fit_candidate", flaky)
     run = compare(BREAST_CANCER, run_dir=tmp_path / "run", quiet=True, models=["knn", "logistic_regression"])
     first, last = run.metrics["leaderboard"]
     assert first["model"] == "logistic_regression" and first["rank"] == 1

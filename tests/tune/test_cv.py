@@ -13,16 +13,17 @@ from sklearn.model_selection import KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from trainwell import experiment
+from trainwell import pipeline
 from trainwell.config import ExperimentConfig, load_config
 from trainwell.data.split import Splits, split_rows
 from trainwell.errors import UserError
+from trainwell.models.fitted import Fitted
 from trainwell.tune.cv import cross_validate, cv_section, fold_rows
 
 
 def prepared(config: dict[str, Any], frame: pd.DataFrame | None = None) -> tuple[ExperimentConfig, Any, Any, Splits]:
     cfg = load_config(config)
-    ds, prep = experiment.load_data(cfg, frame)
+    ds, prep = pipeline.load_data(cfg, frame)
     splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
     return cfg, ds, prep, splits
 
@@ -61,14 +62,14 @@ def test_iris_stratified_cv_scores_and_partitions_rows() -> None:
 def test_preparation_is_fitted_inside_each_fold(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg, ds, prep, splits = prepared({"data": {"source": "builtin:iris"}, "model": {"name": "logistic_regression"}})
     seen: list[tuple[np.ndarray, Any]] = []
-    real = experiment.fit_candidate
+    real = pipeline.fit_candidate
 
-    def recording(*args: Any, **kwargs: Any) -> experiment.Fitted:
+    def recording(*args: Any, **kwargs: Any) -> Fitted:
         fitted = real(*args, **kwargs)
         seen.append((args[3], fitted))
         return fitted
 
-    monkeypatch.setattr(experiment, "fit_candidate", recording)
+    monkeypatch.setattr(pipeline, "fit_candidate", recording)
     cross_validate(cfg, ds, prep, train_val(splits))
 
     assert len(seen) == 5

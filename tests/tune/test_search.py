@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 import trainwell
 import trainwell.tune.search as search_mod
-from trainwell import experiment
+from trainwell import pipeline
 from trainwell.cli import app as trainwell_app
 from trainwell.config import load_config
 from trainwell.data.sources import load_dataset
 from trainwell.errors import UserError
-from trainwell.experiment import fit_candidate
+from trainwell.pipeline import fit_candidate
 from trainwell.run import Run
 from trainwell.tune import tune
 from trainwell.tune.search import prepare_search, validation_score
@@ -268,13 +268,13 @@ def test_cli_tune_exits_130_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_trials_can_be_scored_by_kfold_without_the_test_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fitted_rows: list[np.ndarray] = []
-    real_fit = experiment.fit_candidate
+    real_fit = pipeline.fit_candidate
 
     def fit(cfg: Any, ds: Any, prep: Any, train_rows: np.ndarray, val_rows: np.ndarray, **kw: Any) -> Any:
         fitted_rows.append(np.concatenate([train_rows, val_rows]))
         return real_fit(cfg, ds, prep, train_rows, val_rows, **kw)
 
-    monkeypatch.setattr(experiment, "fit_candidate", fit)  # what cross_validate calls for each fold
+    monkeypatch.setattr(pipeline, "fit_candidate", fit)  # what cross_validate calls for each fold
     cfg = digits(n_trials=2)
     cfg["validation"] = {"strategy": "kfold", "folds": 3}
     run = tune(cfg, run_dir=tmp_path / "run", quiet=True)

@@ -20,9 +20,10 @@ from trainwell.evaluate import explain
 from trainwell.evaluate.diagnosis import diagnose, learning_curve
 
 if TYPE_CHECKING:
+    from trainwell.data.prepared import Prepared
     from trainwell.data.sources import Dataset
     from trainwell.data.split import Splits
-    from trainwell.experiment import Fitted, Outputs, Prepared
+    from trainwell.models.fitted import Fitted, Outputs
 
 BACKGROUND = "background.safetensors"  # prepared training rows that local explanations compare against
 BACKGROUND_ROWS = 100
@@ -112,7 +113,7 @@ def save_background(fitted: Fitted, prep: Prepared, splits: Splits, path: Path, 
     """A seeded sample of prepared training rows, the reference for `Run.explain`; safetensors, no pickle."""
     from safetensors.numpy import save_file
 
-    from trainwell.track.files import atomic_path
+    from trainwell.files import atomic_path
 
     rows = splits.train
     if len(rows) > BACKGROUND_ROWS:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn import metrics as skm
 
 from trainwell.config import Task
+
+if TYPE_CHECKING:
+    from trainwell.data.prepared import Prepared
+    from trainwell.models.fitted import Fitted
 
 CLASSIFICATION_METRICS = (
     "accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
@@ -117,3 +122,8 @@ def _quiet(fn, *args) -> float:  # type: ignore[no-untyped-def]
 def primary_metric(task: Task) -> str:
     """The headline metric shown first and used to rank models."""
     return "accuracy" if task == "classification" else "r2"
+
+
+def score(fitted: Fitted, prep: Prepared, rows: np.ndarray) -> dict[str, Any]:
+    """Every metric of a fitted candidate on `rows` of the prepared data (through its counted gate)."""
+    return compute_metrics(prep.task, prep.y[rows], *fitted.outputs(prep, rows), n_classes=len(prep.classes))

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trainwell.artifacts import load_skops, save_skops
 from trainwell.errors import UserError
+from trainwell.files import write_json
 from trainwell.models.registry import BuildContext, register_loader, register_model
-from trainwell.track.files import write_json
 
 BOTH = ("classification", "regression")
 

@@ -20,9 +20,9 @@ import pandas as pd
 from trainwell.artifacts import load_skops, save_skops
 from trainwell.config import Constraint, FairnessConfig
 from trainwell.errors import UserError
+from trainwell.files import write_json
 from trainwell.models.classical import SklearnModel
 from trainwell.models.registry import Model, register_loader
-from trainwell.track.files import write_json
 
 
 class FairModel:
@@ -43,7 +43,7 @@ class FairModel:
     def mitigate(cls, base: Model, settings: FairnessConfig, train: tuple[np.ndarray, np.ndarray, pd.DataFrame],
                  held_out: tuple[np.ndarray, np.ndarray, pd.DataFrame] | None, seed: int) -> FairModel:  # fmt: skip
         """Apply `settings.mitigation` to the fitted `base`; the threshold optimizer learns on `held_out` rows."""
-        from trainwell.evaluate.fairness import fit_exponentiated_gradient, fit_threshold_optimizer
+        from trainwell.models.mitigation import fit_exponentiated_gradient, fit_threshold_optimizer
 
         estimator = getattr(base, "estimator", None)
         if not isinstance(base, SklearnModel) or estimator is None:

@@ -21,8 +21,8 @@ from torch import nn
 from trainwell.artifacts import load_tensors
 from trainwell.config import TrainConfig
 from trainwell.errors import UserError
+from trainwell.files import atomic_path, write_json
 from trainwell.models.registry import BuildContext, register_loader, register_model
-from trainwell.track.files import atomic_path, write_json
 from trainwell.training.callbacks import Callback, ProgressBar
 from trainwell.training.checkpoint import Checkpointing
 from trainwell.training.loop import fit as fit_loop

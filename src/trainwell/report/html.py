@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from trainwell.errors import UserError
-from trainwell.track.files import write_text
+from trainwell.files import write_text
 
 # Modules whose @section functions make up the report; imported on first use, like the model registry.
 SECTION_MODULES: list[str] = ["trainwell.report.sections", "trainwell.report.trust"]

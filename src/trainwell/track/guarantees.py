@@ -15,8 +15,9 @@ from trainwell.config import ExperimentConfig
 from trainwell.data.prepare import build_preparer
 
 if TYPE_CHECKING:
+    from trainwell.data.prepared import Prepared
     from trainwell.data.split import Splits
-    from trainwell.experiment import Fitted, Prepared
+    from trainwell.models.fitted import Fitted
 
 PROBE_ROWS = 200  # held-out rows on which the saved preparation must equal one refitted on train only
 

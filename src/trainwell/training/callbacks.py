@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from safetensors.torch import save_file
 from torch import nn
 
-from trainwell.track.files import atomic_path, write_json
+from trainwell.files import atomic_path, write_json
 
 
 @dataclass

@@ -30,7 +30,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from trainwell.artifacts import file_digest, load_tensors
 from trainwell.errors import UserError
-from trainwell.track.files import atomic_path, write_text
+from trainwell.files import atomic_path, write_text
 from trainwell.training.callbacks import TrainState
 
 FORMAT = 1

@@ -18,8 +18,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from trainwell import experiment
+from trainwell import pipeline
 from trainwell.config import CompareConfig, ExperimentConfig, ModelConfig
+from trainwell.data.prepared import Prepared
 from trainwell.data.sources import Dataset
 from trainwell.data.split import Splits
 from trainwell.errors import UserError, unknown
@@ -28,10 +29,12 @@ from trainwell.evaluate.metrics import (
     GREATER_IS_BETTER,
     REGRESSION_METRICS,
     primary_metric,
+    score,
 )
 from trainwell.models.ensemble import ENSEMBLES
+from trainwell.models.fitted import Fitted
 from trainwell.models.registry import get_spec, list_models, parse_params
-from trainwell.run import Run
+from trainwell.run import Run, save_run, staged
 from trainwell.track.rundir import Stage, claim, default_run_dir
 from trainwell.tune.cv import cross_validate
 
@@ -53,7 +56,7 @@ class Entry:
     scores: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     fit_seconds: float = 0.0
-    fitted: experiment.Fitted | None = None  # kept for the current leader only (holdout)
+    fitted: Fitted | None = None  # kept for the current leader only (holdout)
     cv: dict[str, Any] | None = None
     error: str | None = None
 
@@ -78,7 +81,7 @@ class Setup:
 
     cfg: ExperimentConfig
     ds: Dataset
-    prep: experiment.Prepared
+    prep: Prepared
     splits: Splits
     metric: str
     greater: bool
@@ -98,11 +101,11 @@ def compare(
     `models` (or `compare.models`) names the candidates; other overrides work as in `trainwell.train`,
     e.g. `**{"compare.time_budget_s": 60}` once the config has its `compare` section.
     """
-    cfg, frame = experiment.resolve(config, data, overrides)
+    cfg, frame = pipeline.resolve(config, data, overrides)
     settings = compare_settings(cfg, models)
     started = time.time()
-    with experiment.staged(claim(run_dir or default_run_dir(cfg.name))) as stage:
-        ds, prep, splits = experiment.load_and_split(cfg, frame)
+    with staged(claim(run_dir or default_run_dir(cfg.name))) as stage:
+        ds, prep, splits = pipeline.load_and_split(cfg, frame)
         if cfg.validation.strategy == "holdout" and not len(splits.validation):
             raise UserError("compare ranks models on the validation split; set split.validation > 0 "
                             "or validation.strategy: kfold")  # fmt: skip
@@ -186,8 +189,8 @@ def score_candidate(setup: Setup, name: str, params: dict[str, Any]) -> Entry:
             entry.cv = cross_validate(cfg, setup.ds, prep, rows)
             entry.scores, entry.std = entry.cv["mean"], entry.cv["std"]
         else:
-            entry.fitted = experiment.fit_candidate(cfg, setup.ds, prep, splits.train, splits.validation)
-            metrics = entry.fitted.score(prep, splits.validation)
+            entry.fitted = pipeline.fit_candidate(cfg, setup.ds, prep, splits.train, splits.validation)
+            metrics = score(entry.fitted, prep, splits.validation)
             entry.scores = {k: float(v) for k, v in metrics.items() if isinstance(v, float | int)}
     except Exception as exc:  # noqa: BLE001 - one failing family must not end the comparison
         entry.error, entry.fitted = f"{type(exc).__name__}: {exc}", None
@@ -271,15 +274,15 @@ def _save_best(setup: Setup, entries: list[Entry], skipped: list[dict[str, str]]
         errors = "; ".join(f"{e.model}: {e.error or 'no ' + setup.metric}" for e in entries)
         raise UserError(f"no candidate could be ranked on {setup.metric}: {errors}")
     cfg, prep, splits = with_model(setup.cfg, best.model, best.params), setup.prep, setup.splits
-    fitted = best.fitted or experiment.fit_candidate(cfg, setup.ds, prep, splits.train, splits.validation)
-    metrics, outputs = experiment.evaluate_splits(fitted, prep, splits)
+    fitted = best.fitted or pipeline.fit_candidate(cfg, setup.ds, prep, splits.train, splits.validation)
+    metrics, outputs = pipeline.evaluate_splits(fitted, prep, splits)
     if best.cv:
         metrics["cross_validation"] = best.cv
     metrics["leaderboard"] = leaderboard(entries, setup.metric, setup.greater)
     scored_on = "cross_validation" if best.cv else "validation"
     metrics["comparison"] = {"metric": setup.metric, "greater_is_better": setup.greater, "kept": best.model,
                              "scored_on": scored_on, "skipped": skipped}  # fmt: skip
-    return experiment.save_run(cfg, setup.ds, prep, splits, fitted, metrics, outputs, stage=stage,
+    return save_run(cfg, setup.ds, prep, splits, fitted, metrics, outputs, stage=stage,
                                started=started)  # fmt: skip
 
 

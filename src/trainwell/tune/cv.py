@@ -12,18 +12,20 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
-from trainwell import experiment
+from trainwell import pipeline
 from trainwell.config import ExperimentConfig, SplitConfig
+from trainwell.data.prepared import Prepared
 from trainwell.data.sources import Dataset
 from trainwell.data.split import Splits, split_rows
 from trainwell.errors import UserError
+from trainwell.evaluate.metrics import score
 from trainwell.models.registry import auto_model_name, get_spec, parse_params
 
 FoldRows = tuple[np.ndarray, np.ndarray, np.ndarray]  # (fit rows, early-stopping rows, scored rows)
 
 
 def cross_validate(
-    cfg: ExperimentConfig, ds: Dataset, prep: experiment.Prepared, rows: np.ndarray, *, quiet: bool = True,
+    cfg: ExperimentConfig, ds: Dataset, prep: Prepared, rows: np.ndarray, *, quiet: bool = True,
     callbacks: tuple[Any, ...] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """Fit the configured model once per fold of `rows` and score it on the held-out fold.
@@ -36,8 +38,8 @@ def cross_validate(
     folds: list[dict[str, Any]] = []
     counts: list[dict[str, int]] = []
     for fit_rows, stop_rows, held_out in plan:
-        fitted = experiment.fit_candidate(cfg, ds, prep, fit_rows, stop_rows, quiet=quiet, callbacks=callbacks)
-        folds.append(fitted.score(prep, held_out))
+        fitted = pipeline.fit_candidate(cfg, ds, prep, fit_rows, stop_rows, quiet=quiet, callbacks=callbacks)
+        folds.append(score(fitted, prep, held_out))
         counts.append({"fit": len(fit_rows), "early_stopping": len(stop_rows), "scored": len(held_out)})
     mean, std = summarise(folds)
     return {"strategy": strategy, "n_folds": len(folds), "folds": folds, "fold_rows": counts,
@@ -51,7 +53,7 @@ def summarise(folds: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, 
     return {k: float(v.mean()) for k, v in values.items()}, {k: float(v.std()) for k, v in values.items()}
 
 
-def uses_validation(cfg: ExperimentConfig, ds: Dataset, prep: experiment.Prepared, n_rows: int) -> bool:
+def uses_validation(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, n_rows: int) -> bool:
     """Whether the configured model reads validation rows while fitting (neural nets, early-stopped boosting)."""
     name = cfg.model.name
     if name == "auto":
@@ -60,7 +62,7 @@ def uses_validation(cfg: ExperimentConfig, ds: Dataset, prep: experiment.Prepare
     return get_spec(name).family == "neural" or bool(params.get("early_stopping_rounds"))
 
 
-def fold_rows(cfg: ExperimentConfig, prep: experiment.Prepared, rows: np.ndarray, *,
+def fold_rows(cfg: ExperimentConfig, prep: Prepared, rows: np.ndarray, *,
               early_stopping: bool = True) -> tuple[list[FoldRows], str]:  # fmt: skip
     """The folds as row positions into `prep.frame`, and the splitter's name.
 
@@ -83,7 +85,7 @@ def fold_rows(cfg: ExperimentConfig, prep: experiment.Prepared, rows: np.ndarray
     return plan, strategy
 
 
-def _splitter(cfg: ExperimentConfig, prep: experiment.Prepared, rows: np.ndarray) -> tuple[Any, Any, Any, str]:
+def _splitter(cfg: ExperimentConfig, prep: Prepared, rows: np.ndarray) -> tuple[Any, Any, Any, str]:
     """(scikit-learn splitter, labels, groups, name): grouped and/or stratified as the split config says."""
     k, split = cfg.validation.folds, cfg.split
     if split.time_column:
@@ -108,7 +110,7 @@ def _splitter(cfg: ExperimentConfig, prep: experiment.Prepared, rows: np.ndarray
     return KFold(k, shuffle=True, random_state=cfg.seed), None, None, "kfold"
 
 
-def _check_class_counts(prep: experiment.Prepared, rows: np.ndarray, k: int) -> None:
+def _check_class_counts(prep: Prepared, rows: np.ndarray, k: int) -> None:
     counts = np.bincount(prep.y[rows], minlength=len(prep.classes))
     rarest = int(np.argmin(counts))
     if counts[rarest] < k:
@@ -116,7 +118,7 @@ def _check_class_counts(prep: experiment.Prepared, rows: np.ndarray, k: int) -> 
                         f'"{prep.classes[rarest]}"; lower validation.folds or set split.stratify: false')  # fmt: skip
 
 
-def _early_stopping_rows(cfg: ExperimentConfig, prep: experiment.Prepared, rows: np.ndarray,
+def _early_stopping_rows(cfg: ExperimentConfig, prep: Prepared, rows: np.ndarray,
                          seed: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Split a fold's training rows into fit rows and early-stopping rows, as the holdout split would."""
     if cfg.split.validation == 0:
@@ -130,7 +132,7 @@ def _early_stopping_rows(cfg: ExperimentConfig, prep: experiment.Prepared, rows:
     return np.sort(rows[parts.train]), np.sort(rows[parts.test])
 
 
-def cv_section(cfg: ExperimentConfig, ds: Dataset, prep: experiment.Prepared, splits: Splits, *,
+def cv_section(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, splits: Splits, *,
                quiet: bool = True) -> dict[str, Any]:  # fmt: skip
     """{"cross_validation": result} over train+validation when `validation.strategy` is kfold, else {}."""
     if cfg.validation.strategy != "kfold":

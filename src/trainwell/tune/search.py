@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trainwell.config import ExperimentConfig
+from trainwell.data.prepared import Prepared
 from trainwell.data.sources import Dataset
 from trainwell.data.split import Splits
 from trainwell.errors import UserError, unknown
@@ -47,19 +48,12 @@ from trainwell.evaluate.metrics import (
     GREATER_IS_BETTER,
     REGRESSION_METRICS,
     primary_metric,
+    score,
 )
-from trainwell.experiment import (
-    Fitted,
-    Prepared,
-    evaluate_splits,
-    fit_candidate,
-    load_and_split,
-    resolve,
-    save_run,
-    staged,
-)  # fmt: skip
+from trainwell.models.fitted import Fitted
 from trainwell.models.registry import auto_model_name, get_spec, parse_params
-from trainwell.run import Run
+from trainwell.pipeline import evaluate_splits, fit_candidate, load_and_split, resolve
+from trainwell.run import Run, save_run, staged
 from trainwell.track.rundir import claim, default_run_dir
 from trainwell.training.callbacks import Callback, TrainState
 from trainwell.tune.cv import cross_validate
@@ -103,7 +97,7 @@ def tune(
 ) -> Run:
     """Search `tune.space`, retrain the best configuration, test it once and save a run; returns the Run.
 
-    Arguments mirror `trainwell.experiment.train`. The run's metrics.json holds a `tuning` block (every
+    Arguments mirror `trainwell.train`. The run's metrics.json holds a `tuning` block (every
     trial, the best parameters, parameter importances, the storage) and trials.csv lists the trials.
     """
     cfg, frame = resolve(config, data, overrides)
@@ -390,7 +384,7 @@ def cross_validated_score(cfg: ExperimentConfig, search: Search) -> float:
 def validation_score(fitted: Fitted, search: Search) -> float:
     """The tuning metric of a fitted trial on the validation rows (never the test rows)."""
     rows, prep = search.splits.validation, search.prep
-    scores = fitted.score(prep, rows)
+    scores = score(fitted, prep, rows)
     if search.metric not in scores:
         raise UserError(f"tune.metric {search.metric} cannot be computed for model {fitted.name}; pick another")
     return float(scores[search.metric])  # type: ignore[arg-type]

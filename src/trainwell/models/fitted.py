@@ -1,0 +1,41 @@
+"""A fitted candidate: the preparation pipeline and the model, both fitted on the training rows only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trainwell.data.prepared import Prepared
+from trainwell.models.registry import Model
+
+
+@dataclass
+class Fitted:
+    """A model and its preparation pipeline, both fitted on the training rows only."""
+
+    name: str
+    params: dict[str, Any]
+    model: Model
+    preparer: Any
+    features: list[str]  # input columns the preparer reads
+
+    def transform(self, prep: Prepared, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.preparer.transform(prep.frame.iloc[rows][self.features]), np.float32)
+
+    def outputs(self, prep: Prepared, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(predictions, probabilities or None) for `rows`; a per-group mitigation also reads their groups.
+
+        The one gate to the model's answers on the prepared data: a call that touches a test row is counted.
+        """
+        if prep.test_rows is not None and np.isin(rows, prep.test_rows).any():
+            prep.test_evaluations += 1
+        X = self.transform(prep, rows)
+        if getattr(self.model, "needs_sensitive", False):
+            groups = prep.frame.iloc[rows][prep.sensitive]
+            return self.model.predict(X, groups), self.model.predict_proba(X, groups)  # type: ignore[call-arg]
+        return self.model.predict(X), self.model.predict_proba(X)
+
+
+Outputs = dict[str, tuple[np.ndarray, np.ndarray | None]]

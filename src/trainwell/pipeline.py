@@ -1,0 +1,150 @@
+"""The stages every run goes through, shared by `train`, `tune` and `compare`: resolve the config, load, split
+and audit the data, fit a candidate on the training rows, predict each split.
+
+Each stage takes and returns the run's state (`Dataset`, `Prepared`, `Splits`, `Fitted`); none imports the
+commands that orchestrate them (experiment.py, tune/), so the layers run one way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainwell.config import ExperimentConfig, deep_merge, load_config
+from trainwell.data.audit import Finding, audit_summary, check_fail, run_audit
+from trainwell.data.prepare import build_preparer
+from trainwell.data.prepared import Prepared, prepare
+from trainwell.data.sources import Dataset, load_dataset
+from trainwell.data.split import Splits, split_rows
+from trainwell.data.target import check_split_classes
+from trainwell.errors import UserError, did_you_mean
+from trainwell.evaluate.metrics import compute_metrics
+from trainwell.models.fitted import Fitted, Outputs
+from trainwell.models.registry import BuildContext, auto_model_name, create_model, parse_params
+from trainwell.training.checkpoint import Checkpointing
+
+
+def resolve(config: str | Path | dict[str, Any] | ExperimentConfig | None, data: pd.DataFrame | dict[str, Any] | None,
+            overrides: dict[str, Any]) -> tuple[ExperimentConfig, pd.DataFrame | None]:  # fmt: skip
+    """The validated config (file or dict, plus overrides) and the DataFrame passed in place of data.source."""
+    frame = data if isinstance(data, pd.DataFrame) else None
+    if isinstance(data, dict):
+        overrides = {**overrides, "data": data}
+    return load_config(config if config is not None else {}, nest(overrides)), frame
+
+
+def load_and_split(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> tuple[Dataset, Prepared, Splits]:
+    """Load, split, then audit the data; `audit.fail_on` findings stop here, before any training."""
+    ds, prep = load_data(cfg, frame)
+    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    prep.test_rows = splits.test
+    settings = cfg.audit
+    if ds.image_shape:  # per-pixel constant/outlier/shift findings would bury what matters
+        settings = settings.model_copy(update={"skip": sorted({*settings.skip, "constant", "outliers", "shift"})})
+    findings = run_audit(
+        prep.frame, target=prep.target, task=prep.task, schema=prep.schema, config=settings, seed=cfg.seed,
+        splits={"train": splits.train, "validation": splits.validation, "test": splits.test},
+        time_column=cfg.split.time_column,
+    )  # fmt: skip
+    removed = prep.info["duplicates_removed"]
+    if removed and "duplicates" not in settings.skip:  # dropped before the audit could see them
+        findings.append(Finding("duplicates", "info", None, f"{removed} rows repeated an earlier row exactly and "
+                                "were removed before splitting (prepare.drop_duplicates)",
+                                {"duplicates": removed, "share": round(removed / prep.info["rows"], 4)},
+                                "nothing to do; check why the source holds repeated rows"))  # fmt: skip
+    for warning in check_split_classes(prep.y, splits, prep.classes, ds.name):  # no class missing from train
+        findings.append(Finding("imbalance", "warning", prep.target, warning, {},
+                                "gather more rows of that class, or merge it with a similar one"))  # fmt: skip
+    prep.audit = audit_summary(findings)
+    check_fail(findings, settings.fail_on)
+    return ds, prep, splits
+
+
+def load_data(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> tuple[Dataset, Prepared]:
+    """Load the source, check and encode the target, infer the schema, drop duplicates."""
+    if cfg.model.name != "auto":  # fail on a bad model parameter before loading any data
+        parse_params(cfg.model.name, cfg.model.params)
+    ds = _load(cfg, frame)
+    prep = prepare(ds, cfg)
+    for column in cfg.fairness.sensitive:
+        if column not in prep.frame.columns:
+            raise UserError(f'fairness.sensitive: column "{column}" is not in {ds.name}'
+                            f"{did_you_mean(column, prep.frame.columns)}")  # fmt: skip
+    prep.sensitive = list(cfg.fairness.sensitive)
+    return ds, prep
+
+
+def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows: np.ndarray,
+                  val_rows: np.ndarray, *, quiet: bool = True, callbacks: tuple[Any, ...] = (),
+                  checkpoints: Checkpointing | None = None) -> Fitted:  # fmt: skip
+    """Fit the preparation on `train_rows`, then the configured model; validation rows drive early stopping.
+
+    Tuning and cross-validation call this once per trial or fold; `callbacks` reach the neural loop
+    (e.g. a pruning callback); with `checkpoints`, neural training checkpoints there (and resumes from it).
+    """
+    features = prep.features(cfg.fairness.keep_in_features)
+    preparer = build_preparer({c: prep.schema[c] for c in features}, cfg.prepare)
+    X = np.asarray(preparer.fit_transform(prep.frame.iloc[train_rows][features]), np.float32)
+    name = cfg.model.name if cfg.model.name != "auto" else auto_model_name(prep.task, len(X), ds.image_shape)
+    params = parse_params(name, cfg.model.params).model_dump(mode="json")
+    ctx = BuildContext(
+        task=prep.task, n_features=X.shape[1], n_classes=len(prep.classes), seed=cfg.seed,
+        train=cfg.train, image_shape=ds.image_shape, quiet=quiet,
+        checkpoint_dir=checkpoints.directory if checkpoints else None, resume=bool(checkpoints and checkpoints.resume),
+    )  # fmt: skip
+    model = create_model(name, params, ctx)
+    if callbacks:
+        model.callbacks = list(callbacks)  # type: ignore[attr-defined]
+    fitted = Fitted(name, params, model, preparer, features)
+    weights = None
+    if cfg.fairness.sensitive and cfg.fairness.mitigation == "reweighing":
+        from trainwell.models.mitigation import reweighing_weights
+
+        weights = reweighing_weights(prep.y[train_rows], prep.frame.iloc[train_rows][prep.sensitive])
+    val = (fitted.transform(prep, val_rows), prep.y[val_rows]) if len(val_rows) else (None, None)
+    model.fit(X, prep.y[train_rows], *val, sample_weight=weights)
+    if cfg.fairness.sensitive and cfg.fairness.mitigation in ("exponentiated_gradient", "threshold_optimizer"):
+        from trainwell.models.fair import FairModel
+
+        def groups(rows: np.ndarray) -> pd.DataFrame:
+            return prep.frame.iloc[rows][prep.sensitive]
+
+        held_out = (val[0], val[1], groups(val_rows)) if len(val_rows) else None
+        fitted.model = FairModel.mitigate(model, cfg.fairness, (X, prep.y[train_rows], groups(train_rows)), held_out,
+                                          cfg.seed)  # fmt: skip
+    return fitted
+
+
+def evaluate_splits(fitted: Fitted, prep: Prepared, splits: Splits) -> tuple[dict[str, Any], Outputs]:
+    """Metrics and (prediction, probability) outputs for every non-empty split."""
+    metrics: dict[str, Any] = {}
+    outputs: Outputs = {}
+    for split in ("train", "validation", "test"):
+        rows = getattr(splits, split)
+        if len(rows):
+            outputs[split] = fitted.outputs(prep, rows)
+            metrics[split] = compute_metrics(prep.task, prep.y[rows], *outputs[split], n_classes=len(prep.classes))
+    return metrics, outputs
+
+
+def nest(overrides: dict[str, Any]) -> dict[str, Any]:
+    """{'train.lr': 1, 'model': 'mlp', 'split': {...}} → a nested override dict."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key == "model" and isinstance(value, str):
+            value = {"name": value}
+        for part in reversed(key.split(".")):
+            value = {part: value}
+        out = deep_merge(out, value)
+    return out
+
+
+def _load(cfg: ExperimentConfig, frame: pd.DataFrame | None) -> Dataset:
+    if frame is not None:
+        return load_dataset(frame, cfg.data.target)
+    if not cfg.data.source:
+        raise UserError("no data: set data.source to a CSV/Parquet/.npz path or builtin:NAME")
+    return load_dataset(cfg.data.source, cfg.data.target)
