@@ -98,7 +98,7 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
     model = create_model(name, params, ctx)
     if callbacks:
         model.callbacks = list(callbacks)  # type: ignore[attr-defined]
-    fitted = Fitted(name, params, model, preparer, features)
+    fitted = Fitted(name, params, model, preparer, features, np.asarray(train_rows))
     weights = None
     if cfg.fairness.sensitive and cfg.fairness.mitigation == "reweighing":
         from trainwell.models.mitigation import reweighing_weights

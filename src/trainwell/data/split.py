@@ -32,7 +32,7 @@ class Splits:
 
     def summary(self, frame: pd.DataFrame) -> dict[str, dict]:
         """Rows per split and a fingerprint of which rows (by `frame.index` value) each one holds."""
-        return {name: {"rows": len(getattr(self, name)), "fingerprint": _fingerprint(frame, getattr(self, name))}
+        return {name: {"rows": len(getattr(self, name)), "fingerprint": rows_fingerprint(frame, getattr(self, name))}
                 for name in SPLIT_NAMES}  # fmt: skip
 
 
@@ -191,7 +191,7 @@ def _tie_free_cut(sorted_keys: np.ndarray, cut: int, low: int, high: int) -> int
     return int(changes[np.argmin(np.abs(changes - cut))])
 
 
-def _fingerprint(frame: pd.DataFrame, positions: np.ndarray) -> str:
+def rows_fingerprint(frame: pd.DataFrame, positions: np.ndarray) -> str:
     """16 hex digits of sha256 over the sorted index values of the rows at `positions`."""
     ids = frame.index.to_numpy()[positions]
     if np.issubdtype(ids.dtype, np.integer):

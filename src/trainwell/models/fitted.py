@@ -20,6 +20,7 @@ class Fitted:
     model: Model
     preparer: Any
     features: list[str]  # input columns the preparer reads
+    fit_rows: np.ndarray  # the rows the preparer (and model) were fitted on: evidence for the guarantees
 
     def transform(self, prep: Prepared, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.preparer.transform(prep.frame.iloc[rows][self.features]), np.float32)
