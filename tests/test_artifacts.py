@@ -38,6 +38,7 @@ from trainwell.config import PrepareConfig, TrainConfig
 from trainwell.data.prepare import build_preparer
 from trainwell.errors import UserError
 from trainwell.models.registry import BuildContext, create_model, list_models
+from trainwell.models.unsupervised import fit_unsupervised, list_unsupervised
 
 # Names that must never be trusted: each runs code, reads or writes files, or reaches attributes by name.
 DANGEROUS = [
@@ -73,6 +74,14 @@ def _evidence_models() -> list[Any]:
     return fitted
 
 
+def _evidence_unsupervised() -> list[Any]:
+    """Every unsupervised model saved with skops (the autoencoders are safetensors), fitted on small blobs."""
+    X = np.random.default_rng(0).normal(size=(60, 3)) + np.repeat([[0.0, 0, 0], [5, 5, 5]], 30, axis=0)
+    fast = {"isolation_forest": {"n_estimators": 3}, "dbscan": {"eps": 1.5}}
+    skops = [s.name for s in list_unsupervised() if s.saved_as == "skops"]
+    return [fit_unsupervised(name, fast.get(name, {}), X, seed=0) for name in skops]
+
+
 def _evidence_preparers() -> list[Any]:
     """Preparers over every column kind, with the options that add transformers."""
     rng = np.random.default_rng(0)
@@ -91,7 +100,7 @@ def _evidence_preparers() -> list[Any]:
 
 def test_allow_list_is_exactly_what_our_saved_objects_hold() -> None:
     found: set[str] = set()
-    for obj in _evidence_models() + _evidence_preparers():
+    for obj in _evidence_models() + _evidence_unsupervised() + _evidence_preparers():
         found.update(sio.get_untrusted_types(data=sio.dumps(obj)))
     assert found - SKOPS_ALLOWED == set(), "saved but not allowed: add to SKOPS_ALLOWED after review"
     assert SKOPS_ALLOWED - found == set(), "allowed but never saved: remove from SKOPS_ALLOWED"

@@ -49,6 +49,7 @@ SKOPS_ALLOWED: frozenset[str] = frozenset({
     "trainwell.data.prepare.ToFloat32",
     "trainwell.data.prepare.ToNumeric",
     "trainwell.data.prepare.ToStrings",
+    "trainwell.models.unsupervised.InductiveClusterer",
 })  # fmt: skip
 
 # What reading a damaged or altered skops file raises, observed by corrupting and mutating saved files: a broken

@@ -319,15 +319,29 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         parts = key.strip().split(".")
         if not sep or not all(p and p.isprintable() and " " not in p for p in parts):
             raise UserError(f"override {_quoted(pair)} must look like section.field=value, e.g. train.lr=0.01")
-        value = _override_value(pair, raw)
-        node = out
-        *parents, leaf = parts
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise UserError(f'override {_quoted(pair)} conflicts with another override of "{part}"')
-        node[leaf] = value
+        try:
+            set_dotted(out, ".".join(parts), _override_value(pair, raw))
+        except UserError as exc:
+            raise UserError(f"override {_quoted(pair)} {exc}") from None
     return out
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    """tree["a"]["b"]["c"] = value for key "a.b.c", creating sections; a section given as a dict is merged.
+
+    The one implementation of dotted keys: `--set`, `trainwell.train(**{"train.lr": ...})` and tuning use it.
+
+    Raises:
+        UserError: a plain value already stands where a section is needed ("conflicts with ...").
+    """
+    *parents, leaf = key.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f'conflicts with another override of "{part}"')
+    merge = isinstance(value, dict) and isinstance(node.get(leaf), dict)
+    node[leaf] = deep_merge(node[leaf], value) if merge else value
 
 
 def _override_value(pair: str, raw: str) -> Any:

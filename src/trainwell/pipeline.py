@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwell.config import ExperimentConfig, deep_merge, load_config
+from trainwell.config import ExperimentConfig, load_config, set_dotted
 from trainwell.data.audit import Finding, audit_summary, check_fail, run_audit
 from trainwell.data.prepare import build_preparer
 from trainwell.data.prepared import Prepared, prepare
@@ -134,11 +134,7 @@ def nest(overrides: dict[str, Any]) -> dict[str, Any]:
     """{'train.lr': 1, 'model': 'mlp', 'split': {...}} → a nested override dict."""
     out: dict[str, Any] = {}
     for key, value in overrides.items():
-        if key == "model" and isinstance(value, str):
-            value = {"name": value}
-        for part in reversed(key.split(".")):
-            value = {part: value}
-        out = deep_merge(out, value)
+        set_dotted(out, key, {"name": value} if key == "model" and isinstance(value, str) else value)
     return out
 
 

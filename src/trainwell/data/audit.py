@@ -10,7 +10,6 @@ knowing (gaps, outliers). `check_fail` turns blocking findings into a UserError 
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -25,12 +24,11 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
 
 from trainwell.config import CHECKS, AuditConfig, ColumnType, Task
-from trainwell.data.schema import TRUE_WORDS, flag_word, infer_column, infer_task, parse_datetimes
+from trainwell.data.schema import TRUE_WORDS, flag_word, infer_column, infer_task, looks_like_id_name, parse_datetimes
 from trainwell.errors import UserError
 
 Severity = Literal["info", "warning", "error"]
 _RANK = {"error": 0, "warning": 1, "info": 2}
-_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|idx|index|key|pk|no|number)$|[a-z](Id|ID)$", re.IGNORECASE)
 _SHOWN = 20  # row ids / values listed in evidence; the counts are always complete
 _FLOAT32_MAX = float(np.finfo(np.float32).max)  # preparation clips to this; training in float32 overflows past it
 _LARGEST = 1e30  # values are clipped to ±this for the models: they work in float32, whose sums overflow near 3e38
@@ -231,7 +229,7 @@ def _looks_like_id(name: str, values: pd.Series) -> bool:
     """Unique strings, a unique integer run (0..n-1 style), or an id-like name with unique values."""
     if len(values) < 20 or values.nunique() < 0.95 * len(values):
         return False
-    if _ID_NAME.search(name.strip()):
+    if looks_like_id_name(name):
         return True
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.to_numpy(np.float64)

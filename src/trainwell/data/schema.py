@@ -19,7 +19,8 @@ from trainwell.errors import UserError, did_you_mean
 
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
-_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|idx|index|key|pk)$|[a-z](Id|ID)$|^Unnamed: ?\d+$", re.IGNORECASE)
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|idx|index|key|pk|no|number)$|[a-z](Id|ID)$|^Unnamed: ?\d+$",
+                      re.IGNORECASE)  # fmt: skip
 _SAMPLE = 500  # values inspected for string rules; enough to decide, bounded for wide or long tables
 _CLASS_LIMIT = 20  # integer targets with at most this many distinct values are classes
 _MANY_CATEGORIES = 1000  # more distinct strings than this, over half of them unique: not a category
@@ -88,7 +89,7 @@ def infer_column(series: pd.Series) -> ColumnType:
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
     if pd.api.types.is_numeric_dtype(series):
-        return "id" if _looks_like_id_name(name) and _unique_integers(values) else "numeric"
+        return "id" if looks_like_id_name(name) and _unique_integers(values) else "numeric"
     if isinstance(series.dtype, pd.CategoricalDtype):
         return "categorical"
     if not all(isinstance(v, (str, int, float, np.number)) for v in values.iloc[:_SAMPLE]):
@@ -124,13 +125,13 @@ def _infer_strings(name: str, values: pd.Series) -> ColumnType:
     if sample.empty:
         return "categorical"
     if pd.to_numeric(sample, errors="coerce").notna().mean() >= 0.9:
-        return "id" if _looks_like_id_name(name) and _unique_integers(pd.to_numeric(values, errors="coerce")) \
+        return "id" if looks_like_id_name(name) and _unique_integers(pd.to_numeric(values, errors="coerce")) \
             else "numeric"  # fmt: skip
     if sample.str.contains(r"\d").mean() >= 0.9 and parse_datetimes(sample).notna().mean() >= 0.9:
         return "datetime"
     unique_ratio = values.nunique() / len(values)
     single_tokens = not sample.str.contains(r"\s").any() and sample.str.len().max() <= 64
-    if (_looks_like_id_name(name) and unique_ratio == 1.0) or (
+    if (looks_like_id_name(name) and unique_ratio == 1.0) or (
         len(values) >= 20 and unique_ratio >= 0.95 and single_tokens
     ):
         return "id"
@@ -159,8 +160,9 @@ def flag_word(value: object) -> str:
     return str(value).strip().lower()
 
 
-def _looks_like_id_name(name: str) -> bool:
-    """id, user_id, customerId, uuid, row index, or the "Unnamed: 0" column pandas writes for an index."""
+def looks_like_id_name(name: str) -> bool:
+    """id, user_id, customerId, uuid, order_no, row index, or the "Unnamed: 0" column pandas writes for an index
+    (the one rule: schema inference and the audit both use it)."""
     return bool(_ID_NAME.search(name.strip()))
 
 

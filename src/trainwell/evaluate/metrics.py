@@ -10,6 +10,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from trainwell.config import Task
+from trainwell.errors import unknown
 
 if TYPE_CHECKING:
     from trainwell.data.prepared import Prepared
@@ -122,6 +123,19 @@ def _quiet(fn, *args) -> float:  # type: ignore[no-untyped-def]
 def primary_metric(task: Task) -> str:
     """The headline metric shown first and used to rank models."""
     return "accuracy" if task == "classification" else "r2"
+
+
+def resolve_metric(field: str, name: str, task: Task, n_classes: int) -> str:
+    """A configured metric (`tune.metric`, `compare.metric`): auto is the primary metric; binary-only
+    metrics (precision, recall, f1 of the positive class) need two classes."""
+    if name == "auto":
+        return primary_metric(task)
+    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    if n_classes != 2:
+        valid = tuple(m for m in valid if m not in ("precision", "recall", "f1"))
+    if name not in valid:
+        raise unknown(field, name, valid)
+    return name
 
 
 def score(fitted: Fitted, prep: Prepared, rows: np.ndarray) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwell.evaluate.metrics import CLASSIFICATION_METRICS, GREATER_IS_BETTER, REGRESSION_METRICS
+from trainwell.evaluate.metrics import CLASSIFICATION_METRICS, GREATER_IS_BETTER, REGRESSION_METRICS, primary_metric
 from trainwell.report import plots
 from trainwell.report.html import Raw, RunData, esc, figures, fmt, note, section, table
 
@@ -21,10 +21,6 @@ METHODS = {"permutation": "permutation importance on validation", "tree_shap": "
            "linear": "coefficient size", "integrated_gradients": "mean |integrated gradient|"}  # fmt: skip
 
 
-def _primary(data: RunData) -> str:
-    return "accuracy" if data.task == "classification" else "r2"
-
-
 @section("metrics", "Metrics", order=10)
 def metrics_section(data: RunData) -> str | None:
     """Every scalar metric by split, the headline metric first and in bold."""
@@ -33,7 +29,7 @@ def metrics_section(data: RunData) -> str | None:
         return None
     known = CLASSIFICATION_METRICS + REGRESSION_METRICS
     found = {k for s in splits for k, v in data.metrics[s].items() if isinstance(v, (int, float))}
-    primary = _primary(data)
+    primary = primary_metric(data.task)
     names = sorted(found, key=lambda k: (k != primary, known.index(k) if k in known else len(known), k))
     rows = []
     for name in names:
@@ -74,7 +70,7 @@ def learning_curves_section(data: RunData) -> str | None:
         parts.append(figures(plots.size_curve(lc), caption="Scores when training on growing subsets (cross-"
                              "validated): a validation curve still rising means more data would help."))  # fmt: skip
     if not parts:
-        primary = _primary(data)
+        primary = primary_metric(data.task)
         scores = {s: data.metrics[s][primary] for s in SPLITS if primary in data.metrics.get(s, {})}
         if len(scores) < 2:
             return None

@@ -23,12 +23,10 @@ from trainwell.config import CompareConfig, ExperimentConfig, ModelConfig
 from trainwell.data.prepared import Prepared
 from trainwell.data.sources import Dataset
 from trainwell.data.split import Splits
-from trainwell.errors import UserError, unknown
+from trainwell.errors import UserError
 from trainwell.evaluate.metrics import (
-    CLASSIFICATION_METRICS,
     GREATER_IS_BETTER,
-    REGRESSION_METRICS,
-    primary_metric,
+    resolve_metric,
     score,
 )
 from trainwell.models.ensemble import ENSEMBLES
@@ -109,7 +107,7 @@ def compare(
         if cfg.validation.strategy == "holdout" and not len(splits.validation):
             raise UserError("compare ranks models on the validation split; set split.validation > 0 "
                             "or validation.strategy: kfold")  # fmt: skip
-        metric = ranking_metric(settings.metric, prep.task, len(prep.classes))
+        metric = resolve_metric("compare.metric", settings.metric, prep.task, len(prep.classes))
         setup = Setup(cfg, ds, prep, splits, metric, metric in GREATER_IS_BETTER)
         names, skipped = candidates(settings, cfg, prep.task, ds.image_shape, len(splits.train))
         budget = Budget(settings.time_budget_s, started)
@@ -122,18 +120,6 @@ def compare(
 def compare_settings(cfg: ExperimentConfig, models: list[str] | None = None) -> CompareConfig:
     """The config's `compare` section, `models` (the command line's --model) taking precedence."""
     return cfg.compare.model_copy(update={"models": models}) if models is not None else cfg.compare
-
-
-def ranking_metric(name: str, task: str, n_classes: int) -> str:
-    """`compare.metric`: auto is the task's primary metric; anything else must be a metric of the task."""
-    if name == "auto":
-        return primary_metric(task)  # type: ignore[arg-type]
-    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-    if n_classes != 2:  # precision, recall and f1 of the positive class exist for binary targets only
-        valid = tuple(m for m in valid if m not in ("precision", "recall", "f1"))
-    if name not in valid:
-        raise unknown("compare.metric", name, valid)
-    return name
 
 
 def candidates(settings: CompareConfig, cfg: ExperimentConfig, task: str, image_shape: Any,

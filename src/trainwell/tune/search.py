@@ -42,12 +42,10 @@ from trainwell.config import ExperimentConfig
 from trainwell.data.prepared import Prepared
 from trainwell.data.sources import Dataset
 from trainwell.data.split import Splits
-from trainwell.errors import UserError, unknown
+from trainwell.errors import UserError
 from trainwell.evaluate.metrics import (
-    CLASSIFICATION_METRICS,
     GREATER_IS_BETTER,
-    REGRESSION_METRICS,
-    primary_metric,
+    resolve_metric,
     score,
 )
 from trainwell.models.fitted import Fitted
@@ -133,24 +131,12 @@ def prepare_search(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> 
     if cfg.model.name == "auto" and "model.name" not in cfg.tune.space:  # model.X keys need a concrete model
         cfg = apply_params(cfg, {"model.name": auto_model_name(prep.task, len(splits.train), ds.image_shape)})
     dims = parse_space(cfg, prep.task)
-    metric = resolve_metric(cfg.tune.metric, prep.task, len(prep.classes))
+    metric = resolve_metric("tune.metric", cfg.tune.metric, prep.task, len(prep.classes))
     if cfg.validation.strategy == "holdout" and not len(splits.validation):
         raise UserError("split.validation is 0, but trials are scored on the validation split; "
                         "set split.validation > 0 (e.g. 0.15)")  # fmt: skip
     direction: Literal["maximize", "minimize"] = "maximize" if metric in GREATER_IS_BETTER else "minimize"
     return Search(cfg, ds, prep, splits, dims, metric, direction)
-
-
-def resolve_metric(name: str, task: str, n_classes: int) -> str:
-    """`tune.metric`: auto is the task's primary metric; binary-only metrics need two classes."""
-    if name == "auto":
-        return primary_metric(task)  # type: ignore[arg-type]
-    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-    if n_classes != 2:
-        valid = tuple(m for m in valid if m not in ("precision", "recall", "f1"))
-    if name not in valid:
-        raise unknown("tune.metric", name, valid)
-    return name
 
 
 # ---------------------------------------------------------------- the study and its storage

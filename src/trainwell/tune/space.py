@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 from pydantic import BaseModel
 
-from trainwell.config import ExperimentConfig, SearchDimension, load_config
+from trainwell.config import ExperimentConfig, SearchDimension, load_config, set_dotted
 from trainwell.errors import UserError, did_you_mean
 from trainwell.models.registry import get_spec, parse_params
 
@@ -199,11 +199,7 @@ def apply_params(cfg: ExperimentConfig, params: dict[str, Any]) -> ExperimentCon
         accepted = get_spec(name).params.model_fields
         raw["model"] = {"name": name, **{k: v for k, v in cfg.model.params.items() if k in accepted}}
     for key, value in params.items():
-        node = raw
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        set_dotted(raw, key, value)
     return load_config(raw)
 
 

@@ -1,0 +1,656 @@
+"""Unsupervised models by name: clustering, dimensionality reduction and anomaly detection, no target needed.
+
+A registry of its own (the supervised one is built around a target): each entry is a params class (every
+field described, unknown keys rejected), a builder `(params, seed) -> estimator` returning a real scikit-learn
+estimator, and the parameter a sweep varies. Clusterers without `predict` are wrapped in `InductiveClusterer`;
+the autoencoders are scikit-learn estimators over a small torch network. Saved as skops (scikit-learn) or
+safetensors + JSON (torch), never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from safetensors.torch import save_file
+from sklearn.base import BaseEstimator, ClusterMixin, OutlierMixin, TransformerMixin, clone
+from sklearn.metrics import pairwise_distances_argmin_min
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from trainwell.artifacts import load_skops, load_tensors, save_skops
+from trainwell.config import describe_validation_error
+from trainwell.errors import UserError, unknown
+from trainwell.files import atomic_path, write_json
+
+UnsupervisedTask = Literal["clustering", "dimensionality_reduction", "anomaly_detection"]
+TASKS: tuple[str, ...] = ("clustering", "dimensionality_reduction", "anomaly_detection")
+WEIGHTS = "weights.safetensors"
+ESTIMATOR = "estimator.skops"
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
+@dataclass(frozen=True)
+class UnsupervisedSpec:
+    """A registry entry: `build(params, seed)` returns an unfitted scikit-learn estimator."""
+
+    name: str
+    task: UnsupervisedTask
+    params: type[BaseModel]
+    build: Callable[[Any, int], Any]
+    description: str
+    size_param: str | None = None  # what a sweep varies: n_clusters / n_components; None: nothing to sweep
+    max_size: Callable[[int, int], int] | None = None  # (n_rows, n_features) → the largest valid size
+    saved_as: Literal["skops", "safetensors"] = "skops"
+    sweep_criterion: str = "silhouette"  # what `sweep(criterion="auto")` scores sizes by
+
+
+UNSUPERVISED: dict[str, UnsupervisedSpec] = {}
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- clustering
+
+
+class InductiveClusterer(ClusterMixin, BaseEstimator):
+    """Gives a clusterer without `predict` (DBSCAN, HDBSCAN, agglomerative) one, by the nearest training row.
+
+    A new row takes the label of its nearest reference row under `metric`: every training row (HDBSCAN,
+    agglomerative: the inductive-clustering recipe of scikit-learn's docs, a 1-nearest-neighbour classifier on
+    the cluster labels; training rows get their own label back), or only the core samples with `core_only`
+    (DBSCAN). With `radius`, a row farther than that from every reference row is noise (-1): for DBSCAN with
+    radius=eps this is how DBSCAN itself labels border points (within eps of a core sample) and noise.
+    """
+
+    def __init__(self, estimator: Any = None, metric: str = "euclidean", core_only: bool = False,
+                 radius: float | None = None) -> None:  # fmt: skip
+        self.estimator, self.metric, self.core_only, self.radius = estimator, metric, core_only, radius
+
+    def fit(self, X: Any, y: Any = None) -> InductiveClusterer:
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        self.estimator_ = clone(self.estimator).fit(X)
+        self.labels_ = np.asarray(self.estimator_.labels_)
+        keep = self.estimator_.core_sample_indices_ if self.core_only else np.arange(len(X))
+        self.reference_, self.reference_labels_ = X[keep], self.labels_[keep]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        if not len(self.reference_):  # DBSCAN found no core sample: everything is noise
+            return np.full(len(X), -1, dtype=np.int64)
+        nearest, distance = pairwise_distances_argmin_min(X, self.reference_.astype(X.dtype), metric=self.metric)
+        labels = self.reference_labels_[nearest].astype(np.int64)
+        if self.radius is not None:
+            labels[distance > self.radius] = -1
+        return labels
+
+
+Metric = Literal["euclidean", "manhattan", "cosine"]
+
+
+class KMeansParams(Params):
+    n_clusters: int = Field(8, ge=1, description="Number of clusters k; a sweep can choose it.")
+    init: Literal["k-means++", "random"] = Field("k-means++", description="How the first centres are picked.")
+    n_init: int = Field(4, ge=1, description="Restarts from different centres; the lowest inertia is kept.")
+    max_iter: int = Field(300, ge=1, description="Iterations per restart.")
+
+
+class MiniBatchKMeansParams(KMeansParams):
+    batch_size: int = Field(1024, ge=1, description="Rows per mini-batch; larger is slower and more exact.")
+    max_iter: int = Field(100, ge=1, description="Passes over the data.")
+
+
+class AgglomerativeParams(Params):
+    n_clusters: int = Field(8, ge=1, description="Number of clusters the merge tree is cut into.")
+    linkage: Literal["ward", "complete", "average", "single"] = Field(
+        "ward", description="Merge rule: ward minimises within-cluster variance; single follows chains."
+    )
+    metric: Metric = Field("euclidean", description="Distance between rows; ward needs euclidean.")
+
+    @field_validator("metric")
+    @classmethod
+    def _ward_is_euclidean(cls, metric: str, info: ValidationInfo) -> str:
+        if info.data.get("linkage") == "ward" and metric != "euclidean":
+            raise ValueError("ward linkage needs metric euclidean; use linkage average or complete")
+        return metric
+
+
+class DBSCANParams(Params):
+    eps: float = Field(0.5, gt=0, description="Neighbourhood radius; on standardised features try 0.3 to 1.")
+    min_samples: int = Field(5, ge=1, description="Neighbours (itself included) that make a row a core sample.")
+    metric: Metric = Field("euclidean", description="Distance between rows.")
+
+
+class HDBSCANParams(Params):
+    min_cluster_size: int = Field(5, ge=2, description="Smallest group of rows that counts as a cluster.")
+    min_samples: int | None = Field(None, ge=1, description="Density smoothing; None uses min_cluster_size.")
+    cluster_selection_epsilon: float = Field(0.0, ge=0, description="Clusters closer than this are merged.")
+    metric: Metric = Field("euclidean", description="Distance between rows.")
+
+
+class GaussianMixtureParams(Params):
+    n_components: int = Field(8, ge=1, description="Number of Gaussian clusters; a sweep can choose it by BIC.")
+    covariance_type: Literal["full", "tied", "diag", "spherical"] = Field(
+        "full", description="Shape of each cluster: full is most flexible, spherical like k-means."
+    )
+    n_init: int = Field(1, ge=1, description="Restarts; the best likelihood is kept.")
+    max_iter: int = Field(100, ge=1, description="EM iterations per restart.")
+
+
+def _kmeans(p: KMeansParams, seed: int) -> Any:
+    from sklearn.cluster import KMeans
+
+    return KMeans(p.n_clusters, init=p.init, n_init=p.n_init, max_iter=p.max_iter, random_state=seed)
+
+
+def _minibatch_kmeans(p: MiniBatchKMeansParams, seed: int) -> Any:
+    from sklearn.cluster import MiniBatchKMeans
+
+    return MiniBatchKMeans(p.n_clusters, init=p.init, n_init=p.n_init, max_iter=p.max_iter,
+                           batch_size=p.batch_size, random_state=seed)  # fmt: skip
+
+
+def _agglomerative(p: AgglomerativeParams, seed: int) -> InductiveClusterer:
+    from sklearn.cluster import AgglomerativeClustering
+
+    return InductiveClusterer(AgglomerativeClustering(p.n_clusters, linkage=p.linkage, metric=p.metric), p.metric)
+
+
+def _dbscan(p: DBSCANParams, seed: int) -> InductiveClusterer:
+    from sklearn.cluster import DBSCAN
+
+    # brute force: nothing fitted holds a search tree (a crafted tree in a skops file can crash Python)
+    dbscan = DBSCAN(eps=p.eps, min_samples=p.min_samples, metric=p.metric, algorithm="brute")
+    return InductiveClusterer(dbscan, p.metric, core_only=True, radius=p.eps)
+
+
+def _hdbscan(p: HDBSCANParams, seed: int) -> InductiveClusterer:
+    from sklearn.cluster import HDBSCAN
+
+    hdbscan = HDBSCAN(min_cluster_size=p.min_cluster_size, min_samples=p.min_samples, metric=p.metric,
+                      cluster_selection_epsilon=p.cluster_selection_epsilon, algorithm="brute", copy=True)  # fmt: skip
+    return InductiveClusterer(hdbscan, p.metric)
+
+
+def _gaussian_mixture(p: GaussianMixtureParams, seed: int) -> Any:
+    from sklearn.mixture import GaussianMixture
+
+    return GaussianMixture(p.n_components, covariance_type=p.covariance_type, n_init=p.n_init, max_iter=p.max_iter,
+                           random_state=seed)  # fmt: skip
+
+
+def _rows(n_rows: int, n_features: int) -> int:
+    return n_rows
+
+
+UNSUPERVISED.update((s.name, s) for s in [
+    UnsupervisedSpec("kmeans", "clustering", KMeansParams, _kmeans, "k-means: k round clusters around centres.",
+                     "n_clusters", _rows),
+    UnsupervisedSpec("minibatch_kmeans", "clustering", MiniBatchKMeansParams, _minibatch_kmeans,
+                     "Mini-batch k-means: k-means on batches, for many rows.", "n_clusters", _rows),
+    UnsupervisedSpec("agglomerative", "clustering", AgglomerativeParams, _agglomerative,
+                     "Agglomerative clustering: a merge tree cut into k clusters (new rows: nearest training row).",
+                     "n_clusters", _rows),
+    UnsupervisedSpec("dbscan", "clustering", DBSCANParams, _dbscan,
+                     "DBSCAN: dense regions of any shape, sparse rows are noise (-1); k is found, not set."),
+    UnsupervisedSpec("hdbscan", "clustering", HDBSCANParams, _hdbscan,
+                     "HDBSCAN: DBSCAN over every density, no eps to tune; sparse rows are noise (-1)."),
+    UnsupervisedSpec("gaussian_mixture", "clustering", GaussianMixtureParams, _gaussian_mixture,
+                     "Gaussian mixture: soft elliptical clusters fitted by EM; k chosen by BIC.", "n_components", _rows,
+                     sweep_criterion="bic"),
+])  # fmt: skip
+
+
+# ---------------------------------------------------------------- dimensionality reduction
+
+
+class PCAParams(Params):
+    n_components: int = Field(2, ge=1, description="Components kept; a sweep picks the fewest keeping 95%.")
+    whiten: bool = Field(False, description="Scale the components to unit variance (for models that assume it).")
+
+
+class IncrementalPCAParams(Params):
+    n_components: int = Field(2, ge=1, description="Components kept.")
+    batch_size: int | None = Field(None, ge=1, description="Rows per batch; None uses 5 x the number of features.")
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_holds_components(cls, batch_size: int | None, info: ValidationInfo) -> int | None:
+        n_components = info.data.get("n_components")
+        if batch_size is not None and n_components is not None and batch_size < n_components:
+            raise ValueError(f"a batch must hold at least n_components ({n_components}) rows; raise batch_size")
+        return batch_size
+
+
+class TruncatedSVDParams(Params):
+    n_components: int = Field(2, ge=1, description="Components kept; unlike PCA the data is not centred (sparse).")
+    n_iter: int = Field(5, ge=1, description="Power iterations of the randomised solver; more is more exact.")
+
+
+class AutoencoderParams(Params):
+    n_components: int = Field(2, ge=1, description="Width of the bottleneck: the codes `transform` returns.")
+    hidden_sizes: list[Annotated[int, Field(ge=1)]] = Field(
+        [64], description="Units per encoder layer (the decoder mirrors them); [] gives a linear autoencoder."
+    )
+    activation: Literal["relu", "tanh", "gelu"] = Field("relu", description="Nonlinearity after hidden layers.")
+    epochs: int = Field(100, ge=1, description="Most passes over the training rows.")
+    batch_size: int = Field(64, ge=1, description="Rows per optimisation step.")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    patience: int = Field(10, ge=1, description="Epochs without a better held-out loss before stopping.")
+
+
+def _pca(p: PCAParams, seed: int) -> Any:
+    from sklearn.decomposition import PCA
+
+    return PCA(p.n_components, whiten=p.whiten, random_state=seed)
+
+
+def _incremental_pca(p: IncrementalPCAParams, seed: int) -> Any:
+    from sklearn.decomposition import IncrementalPCA
+
+    return IncrementalPCA(p.n_components, batch_size=p.batch_size)
+
+
+def _truncated_svd(p: TruncatedSVDParams, seed: int) -> Any:
+    from sklearn.decomposition import TruncatedSVD
+
+    return TruncatedSVD(p.n_components, n_iter=p.n_iter, random_state=seed)
+
+
+def _autoencoder(p: AutoencoderParams, seed: int) -> AutoencoderTransformer:
+    return AutoencoderTransformer(**p.model_dump(exclude={"hidden_sizes"}), hidden_sizes=tuple(p.hidden_sizes),
+                                  random_state=seed)  # fmt: skip
+
+
+def _reducer(name: str, params: type[BaseModel], build: Callable[[Any, int], Any], description: str,
+             max_size: Callable[[int, int], int], **kwargs: Any) -> UnsupervisedSpec:  # fmt: skip
+    return UnsupervisedSpec(name, "dimensionality_reduction", params, build, description, "n_components", max_size,
+                            sweep_criterion="explained_variance", **kwargs)  # fmt: skip
+
+
+UNSUPERVISED.update((s.name, s) for s in [
+    _reducer("pca", PCAParams, _pca, "PCA: the directions of largest variance.", lambda n, f: min(n, f)),
+    _reducer("incremental_pca", IncrementalPCAParams, _incremental_pca,
+             "Incremental PCA: PCA batch by batch, in bounded memory.", lambda n, f: min(n, f)),
+    _reducer("truncated_svd", TruncatedSVDParams, _truncated_svd,
+             "Truncated SVD: PCA without centring, for sparse features.", lambda n, f: f),
+    _reducer("autoencoder", AutoencoderParams, _autoencoder,
+             "Autoencoder: a nonlinear bottleneck learned by a small torch network.", lambda n, f: f,
+             saved_as="safetensors"),
+])  # fmt: skip
+
+
+# ---------------------------------------------------------------- anomaly detection
+
+
+class DetectorParams(Params):
+    contamination: float = Field(0.05, gt=0, le=0.5, description="Expected share of anomalies: sets the cut.")
+
+
+class IsolationForestParams(DetectorParams):
+    n_estimators: int = Field(200, ge=1, description="Number of isolation trees.")
+    max_features: float = Field(1.0, gt=0, le=1, description="Share of features each tree sees.")
+
+
+class LOFParams(DetectorParams):
+    n_neighbors: int = Field(20, ge=1, description="Neighbours whose density a row is compared with.")
+    metric: Metric = Field("euclidean", description="Distance between rows.")
+
+
+class OneClassSVMParams(DetectorParams):
+    contamination: float = Field(0.05, gt=0, le=0.5, description="Expected share of anomalies, passed as nu (an "
+                                 "upper bound on the training rows flagged).")  # fmt: skip
+    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = Field("rbf", description="Kernel of the boundary.")
+    gamma: Literal["scale", "auto"] | float = Field("scale", description="RBF width; scale uses 1/(F * var(X)).")
+
+
+class AutoencoderDetectorParams(AutoencoderParams, DetectorParams):
+    pass
+
+
+def _isolation_forest(p: IsolationForestParams, seed: int) -> Any:
+    from sklearn.ensemble import IsolationForest
+
+    return IsolationForest(n_estimators=p.n_estimators, max_features=p.max_features, contamination=p.contamination,
+                           random_state=seed)  # fmt: skip
+
+
+def _lof(p: LOFParams, seed: int) -> Any:
+    from sklearn.neighbors import LocalOutlierFactor
+
+    # novelty: score new rows (predict/score_samples); brute: no search tree in the saved file
+    return LocalOutlierFactor(n_neighbors=p.n_neighbors, metric=p.metric, contamination=p.contamination,
+                              novelty=True, algorithm="brute")  # fmt: skip
+
+
+def _one_class_svm(p: OneClassSVMParams, seed: int) -> Any:
+    from sklearn.svm import OneClassSVM
+
+    return OneClassSVM(nu=p.contamination, kernel=p.kernel, gamma=p.gamma)
+
+
+def _autoencoder_detector(p: AutoencoderDetectorParams, seed: int) -> AutoencoderDetector:
+    return AutoencoderDetector(**p.model_dump(exclude={"hidden_sizes"}), hidden_sizes=tuple(p.hidden_sizes),
+                               random_state=seed)  # fmt: skip
+
+
+UNSUPERVISED.update((s.name, s) for s in [
+    UnsupervisedSpec("isolation_forest", "anomaly_detection", IsolationForestParams, _isolation_forest,
+                     "Isolation forest: anomalies are isolated by few random splits."),
+    UnsupervisedSpec("local_outlier_factor", "anomaly_detection", LOFParams, _lof,
+                     "Local outlier factor: anomalies sit in sparser places than their neighbours."),
+    UnsupervisedSpec("one_class_svm", "anomaly_detection", OneClassSVMParams, _one_class_svm,
+                     "One-class SVM: a kernel boundary around the normal rows."),
+    UnsupervisedSpec("autoencoder_detector", "anomaly_detection", AutoencoderDetectorParams, _autoencoder_detector,
+                     "Autoencoder reconstruction error: anomalies are rebuilt badly.", saved_as="safetensors"),
+])  # fmt: skip
+
+
+# ---------------------------------------------------------------- the autoencoders
+
+
+class _Autoencoder(nn.Module):
+    """Standardise → encoder MLP → (B, K) codes → mirrored decoder MLP; the scaling is saved with the weights."""
+
+    def __init__(self, n_features: int, n_components: int, hidden_sizes: tuple[int, ...], activation: str) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.encoder = _mlp([n_features, *hidden_sizes, n_components], activation)
+        self.decoder = _mlp([n_components, *reversed(hidden_sizes), n_features], activation)
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.scale
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.standardise(x))  # (B, F) → (B, K)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encode(x))  # (B, F) reconstruction, in standardised units
+
+
+def _mlp(widths: list[int], activation: str) -> nn.Sequential:
+    """Linear layers with `activation` between them; the last layer is linear (codes and outputs are unbounded)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        layers += [nn.Linear(a, b)] + ([ACTIVATIONS[activation]()] if i < len(widths) - 2 else [])
+    return nn.Sequential(*layers)
+
+
+def _train_autoencoder(module: _Autoencoder, X: torch.Tensor, est: AutoencoderTransformer) -> list[dict[str, float]]:
+    """Adam on the MSE of the reconstruction, early stopping on a held-out 10%; ends with the best weights.
+
+    Not `training.loop.fit`: that loop takes 1-D targets (class indices or one value per row) and reshapes
+    regression outputs to (B,), so it cannot train a (B, F) reconstruction of the input.
+    """
+    gen = torch.Generator().manual_seed(est.random_state)
+    order = torch.randperm(len(X), generator=gen)
+    n_val = len(X) // 10 if len(X) >= 20 else 0  # too few rows to hold any out: monitor the training loss
+    val, train = X[order[:n_val]], X[order[n_val:]]
+    optimizer = torch.optim.Adam(module.parameters(), lr=est.lr)
+    best, best_state, waited, history = float("inf"), _copy(module), 0, []
+    for epoch in range(1, est.epochs + 1):
+        module.train()
+        total = 0.0
+        for idx in torch.randperm(len(train), generator=gen).split(est.batch_size):
+            loss = F.mse_loss(module(train[idx]), module.standardise(train[idx]))  # (B, F) vs (B, F)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        module.eval()
+        with torch.no_grad():
+            watched = val if n_val else train
+            val_loss = F.mse_loss(module(watched), module.standardise(watched)).item()
+        history.append({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss})
+        if val_loss < best:
+            best, best_state, waited = val_loss, _copy(module), 0
+        else:
+            waited += 1
+            if waited >= est.patience:
+                break
+    module.load_state_dict(best_state)
+    return history
+
+
+def _copy(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+class AutoencoderTransformer(TransformerMixin, BaseEstimator):
+    """A scikit-learn transformer whose `transform` gives an autoencoder's bottleneck codes (N, n_components).
+
+    Features are standardised inside the network; `inverse_transform` decodes codes back to original units and
+    `score_samples` is minus the per-row reconstruction error (mean squared, in standardised units).
+    Training runs on the CPU in float64, seeded by `random_state` (initial weights, the held-out 10%, shuffles).
+    """
+
+    def __init__(self, n_components: int = 2, hidden_sizes: tuple[int, ...] = (64,), activation: str = "relu",
+                 epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, patience: int = 10,
+                 random_state: int = 0) -> None:  # fmt: skip
+        self.n_components, self.hidden_sizes, self.activation = n_components, hidden_sizes, activation
+        self.epochs, self.batch_size, self.lr, self.patience = epochs, batch_size, lr, patience
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None) -> AutoencoderTransformer:
+        X = validate_data(self, X, dtype=np.float64)
+        torch.manual_seed(self.random_state)  # initial weights follow the seed
+        self.module_ = self._build(X.shape[1])
+        std = X.std(axis=0)
+        self.module_.mean.copy_(torch.as_tensor(X.mean(axis=0)))
+        self.module_.scale.copy_(torch.as_tensor(np.where(std > 0, std, 1.0)))  # constant columns stay put
+        self.history_ = _train_autoencoder(self.module_, torch.tensor(X), self)
+        self.module_.eval()
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        with torch.no_grad():
+            return self.module_.encode(self._tensor(X)).numpy()  # (N, K)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        module = self.module_
+        with torch.no_grad():
+            out = module.decoder(torch.tensor(np.asarray(X, dtype=np.float64)))  # (N, K) → (N, F) standardised
+            return (out * module.scale + module.mean).numpy()
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        x = self._tensor(X)
+        with torch.no_grad():
+            return -(self.module_(x) - self.module_.standardise(x)).square().mean(dim=1).numpy()  # (N,)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The tensors `save_unsupervised` writes: the network's weights and its feature scaling."""
+        check_is_fitted(self)
+        return {k: v.detach().contiguous() for k, v in self.module_.state_dict().items()}
+
+    def set_weights(self, tensors: dict[str, torch.Tensor]) -> AutoencoderTransformer:
+        """Restore a fitted state from `weights()`; tensors that do not fit the parameters are a UserError."""
+        self.n_features_in_ = int(tensors["mean"].shape[0]) if "mean" in tensors else 0
+        self.module_ = self._build(self.n_features_in_)
+        try:
+            self.module_.load_state_dict(tensors)
+        except RuntimeError:
+            raise UserError(f"{WEIGHTS} does not fit the autoencoder its model.json describes; the run was "
+                            "altered, train it again") from None  # fmt: skip
+        self.module_.eval()
+        self.history_: list[dict[str, float]] = []
+        return self
+
+    def _build(self, n_features: int) -> _Autoencoder:
+        # float64: small networks on the CPU, and outputs that do not depend on how rows are batched
+        return _Autoencoder(n_features, self.n_components, tuple(self.hidden_sizes), self.activation).double()
+
+    def _tensor(self, X: Any) -> torch.Tensor:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return torch.as_tensor(np.require(X, requirements="W"))  # torch refuses read-only memory
+
+
+class AutoencoderDetector(OutlierMixin, BaseEstimator):
+    """Anomalies by autoencoder reconstruction error, with scikit-learn's outlier-detector API.
+
+    `score_samples` is minus the reconstruction error (higher is more normal); `predict` gives -1 for the
+    `contamination` share of training rows rebuilt worst (and new rows past that cut), +1 otherwise.
+    """
+
+    def __init__(self, n_components: int = 2, hidden_sizes: tuple[int, ...] = (64,), activation: str = "relu",
+                 epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, patience: int = 10,
+                 contamination: float = 0.05, random_state: int = 0) -> None:  # fmt: skip
+        self.n_components, self.hidden_sizes, self.activation = n_components, hidden_sizes, activation
+        self.epochs, self.batch_size, self.lr, self.patience = epochs, batch_size, lr, patience
+        self.contamination, self.random_state = contamination, random_state
+
+    def fit(self, X: Any, y: Any = None) -> AutoencoderDetector:
+        X = validate_data(self, X, dtype=np.float64)
+        self.autoencoder_ = self._autoencoder().fit(X)
+        self.offset_ = float(np.quantile(self.autoencoder_.score_samples(X), self.contamination))
+        return self
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return self.autoencoder_.score_samples(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        return self.score_samples(X) - self.offset_  # negative: an anomaly
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The tensors `save_unsupervised` writes: the autoencoder's and the score cut."""
+        check_is_fitted(self)
+        return self.autoencoder_.weights() | {"offset": torch.tensor([self.offset_], dtype=torch.float64)}
+
+    def set_weights(self, tensors: dict[str, torch.Tensor]) -> AutoencoderDetector:
+        """Restore a fitted state from `weights()`."""
+        tensors = dict(tensors)
+        offset = tensors.pop("offset", None)
+        if offset is None or offset.numel() != 1:
+            raise UserError(f"{WEIGHTS} holds no score cut (offset); the run was altered, train it again")
+        self.autoencoder_ = self._autoencoder().set_weights(tensors)
+        self.n_features_in_, self.offset_ = self.autoencoder_.n_features_in_, float(offset.item())
+        return self
+
+    def _autoencoder(self) -> AutoencoderTransformer:
+        params = self.get_params()
+        del params["contamination"]
+        return AutoencoderTransformer(**params)
+
+
+# ---------------------------------------------------------------- registry functions
+
+
+def list_unsupervised(task: str | None = None) -> list[UnsupervisedSpec]:
+    """Every unsupervised model (of `task` when given), sorted by task then name."""
+    return sorted((s for s in UNSUPERVISED.values() if task in (None, s.task)), key=lambda s: (s.task, s.name))
+
+
+def get_unsupervised(name: str) -> UnsupervisedSpec:
+    """The registry entry for `name`, or a UserError suggesting the closest name."""
+    if name not in UNSUPERVISED:
+        raise unknown("unsupervised model", name, UNSUPERVISED)
+    return UNSUPERVISED[name]
+
+
+def parse_unsupervised_params(name: str, params: dict[str, Any]) -> BaseModel:
+    """Validate a model's parameters against its params class; errors name the `model.` field."""
+    spec = get_unsupervised(name)
+    try:
+        return spec.params.model_validate(params)
+    except ValidationError as exc:
+        message = describe_validation_error(exc, spec.params).replace('"', '"model.', 1)
+        raise UserError(f"model {name}: {message}") from None
+
+
+def create_unsupervised(name: str, params: dict[str, Any], seed: int) -> Any:
+    """An unfitted scikit-learn estimator from a model name, raw parameters and a seed."""
+    spec = get_unsupervised(name)
+    return spec.build(parse_unsupervised_params(name, params), seed)
+
+
+def check_size(name: str, params: dict[str, Any], n_rows: int, n_features: int) -> None:
+    """Refuse a number of clusters/components the data cannot hold, before a long fit fails on it.
+
+    Raises:
+        UserError: naming the field, its value and the largest that fits.
+    """
+    spec = get_unsupervised(name)
+    if spec.size_param is None or spec.max_size is None:
+        return
+    value = getattr(parse_unsupervised_params(name, params), spec.size_param)
+    limit = spec.max_size(n_rows, n_features)
+    if value > limit:
+        raise UserError(f"model.{spec.size_param} is {value} but {name} on {n_rows} rows x {n_features} features "
+                        f"allows at most {limit}; lower it or use more rows")  # fmt: skip
+
+
+def fit_unsupervised(name: str, params: dict[str, Any], X: np.ndarray, *, seed: int) -> Any:
+    """Validate, check the size fits the data, build and fit: the fitted estimator."""
+    X = np.asarray(X)
+    if X.ndim != 2 or not len(X):
+        raise UserError(f"unsupervised model {name} needs a (rows, features) table with rows, got shape {X.shape}")
+    check_size(name, params, *X.shape)
+    return create_unsupervised(name, params, seed).fit(X)
+
+
+def anomaly_outputs(model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, flags) of a fitted detector: scores higher for more anomalous rows, flags True for anomalies."""
+    return -np.asarray(model.score_samples(X), dtype=np.float64), np.asarray(model.predict(X)) == -1
+
+
+# ---------------------------------------------------------------- save and load
+
+
+class LoadedUnsupervised(NamedTuple):
+    """What `load_unsupervised` returns: the fitted estimator and how it was configured."""
+
+    model: Any
+    name: str
+    task: str
+    params: dict[str, Any]
+
+
+def save_unsupervised(model: Any, name: str, params: dict[str, Any], directory: str | Path) -> None:
+    """model.json (name, task, params, seed) and the fitted state: estimator.skops or weights.safetensors."""
+    spec = get_unsupervised(name)
+    params = parse_unsupervised_params(name, params).model_dump(mode="json")
+    directory = Path(directory)
+    if spec.saved_as == "safetensors":
+        with atomic_path(directory / WEIGHTS) as tmp:
+            save_file(model.weights(), str(tmp))
+    else:
+        save_skops(model, directory / ESTIMATOR)
+    seed = model.get_params().get("random_state")
+    write_json(directory / "model.json", {"family": "unsupervised", "name": name, "task": spec.task,
+                                          "params": params, "seed": seed if isinstance(seed, int) else 0})  # fmt: skip
+
+
+def load_unsupervised(directory: str | Path) -> LoadedUnsupervised:
+    """Read a model saved by `save_unsupervised`; every damaged or altered file is a UserError naming it."""
+    directory = Path(directory)
+    path = directory / "model.json"
+    try:
+        meta = json.loads(path.read_text())
+        name, params, seed = meta["name"], meta["params"], int(meta["seed"])
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is damaged ({type(exc).__name__}: {exc}); train again") from None
+    spec = get_unsupervised(name)
+    if spec.saved_as == "safetensors":
+        model = create_unsupervised(name, params, seed).set_weights(load_tensors(directory / WEIGHTS))
+    else:
+        model = load_skops(directory / ESTIMATOR)
+    return LoadedUnsupervised(model, name, spec.task, parse_unsupervised_params(name, params).model_dump(mode="json"))
