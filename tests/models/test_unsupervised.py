@@ -22,10 +22,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from trainwell.errors import UserError
+from trainwell.models.autoencoder import AutoencoderDetector, AutoencoderTransformer
 from trainwell.models.unsupervised import (
     UNSUPERVISED,
-    AutoencoderDetector,
-    AutoencoderTransformer,
     InductiveClusterer,
     anomaly_outputs,
     create_unsupervised,
