@@ -1,5 +1,6 @@
 """Every registered model passes the same checks: builds from defaults, learns on toy data, is
-reproducible for a seed, and train → save → load → predict reproduces the in-memory predictions exactly."""
+reproducible for a seed, and train → save → load → predict reproduces the in-memory predictions exactly;
+it is a scikit-learn estimator (get_params, clone) that declares its abilities as tags."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_digits, make_regression
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted
 
 import trainwell
-from trainwell.models.registry import list_models
+from trainwell.config import TrainConfig
+from trainwell.models.registry import BuildContext, create_model, get_spec, list_models, model_tags
 
 CASES = [(spec.name, task) for spec in list_models() for task in sorted(spec.tasks)]
 # Quick budgets so the whole matrix stays within seconds per model.
@@ -64,3 +70,31 @@ def test_check_model(name: str, task: str, tmp_path: Path, mixed_frame) -> None:
     # reproducible: same config and seed give identical metrics
     again = trainwell.train(None, run_dir=tmp_path / "b", **common)
     assert again.metrics == run.metrics
+
+
+@pytest.mark.parametrize(("name", "task"), CASES, ids=[f"{n}-{t}" for n, t in CASES])
+def test_model_is_an_estimator(name: str, task: str) -> None:
+    """get_params round-trips, clone gives an unfitted equal-params copy (before and after fit), tags are declared."""
+    n_features = 16 if name == "cnn" else 5  # cnn: a 4x4 image
+    ctx = BuildContext(task=task, n_features=n_features, n_classes=2 if task == "classification" else 0, seed=3,
+                       train=TrainConfig(epochs=2, device="cpu"))  # fmt: skip
+    model = create_model(name, {}, ctx)
+    params = model.get_params(deep=False)
+    assert type(model)(**params).get_params(deep=False).keys() == params.keys()
+    assert model.set_params(**params) is model
+
+    abilities = model_tags(model)
+    assert get_tags(model).estimator_type == ("classifier" if task == "classification" else "regressor")
+    assert abilities.probabilities == (task == "classification")
+    assert abilities.epoch_history == (get_spec(name).family == "neural")
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, n_features)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) if task == "classification" else X[:, 0].astype(np.float64)
+    for source in (model, model.fit(X, y)):  # unfitted, then fitted
+        copy = clone(source)
+        assert copy is not source and repr(copy.get_params(deep=False)) == repr(params)
+        with pytest.raises(NotFittedError):
+            check_is_fitted(copy)
+    assert model.n_features_in_ == n_features
+    assert model.predict(X).shape == (60,)

@@ -96,8 +96,6 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
         checkpoint_dir=checkpoints.directory if checkpoints else None, resume=bool(checkpoints and checkpoints.resume),
     )  # fmt: skip
     model = create_model(name, params, ctx)
-    if callbacks:
-        model.callbacks = list(callbacks)  # type: ignore[attr-defined]
     fitted = Fitted(name, params, model, preparer, features, np.asarray(train_rows))
     weights = None
     if cfg.fairness.sensitive and cfg.fairness.mitigation == "reweighing":
@@ -105,7 +103,7 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
 
         weights = reweighing_weights(prep.y[train_rows], prep.frame.iloc[train_rows][prep.sensitive])
     val = (fitted.transform(prep, val_rows), prep.y[val_rows]) if len(val_rows) else (None, None)
-    model.fit(X, prep.y[train_rows], *val, sample_weight=weights)
+    model.fit(X, prep.y[train_rows], *val, sample_weight=weights, callbacks=callbacks)
     if cfg.fairness.sensitive and cfg.fairness.mitigation in ("exponentiated_gradient", "threshold_optimizer"):
         from trainwell.models.fair import FairModel
 

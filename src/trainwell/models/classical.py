@@ -8,16 +8,30 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from trainwell.artifacts import load_skops, save_skops
 from trainwell.errors import UserError
 from trainwell.files import write_json
-from trainwell.models.registry import BuildContext, register_loader, register_model
+from trainwell.models.registry import (
+    BuildContext,
+    ModelTags,
+    TrainwellTags,
+    model_tags,
+    register_loader,
+    register_model,
+    score_model,
+    with_trainwell_tags,
+)
 
 BOTH = ("classification", "regression")
 
@@ -26,47 +40,86 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SklearnModel:
-    """A scikit-learn-compatible estimator wrapped in the Model protocol."""
+class SklearnModel(BaseEstimator):
+    """A scikit-learn-compatible estimator wrapped in the Model protocol; itself an estimator, so `clone` works."""
 
     family = "classical"
 
     def __init__(self, name: str, params: dict[str, Any], estimator: Any, task: str) -> None:
         self.name, self.params, self.estimator, self.task = name, params, estimator, task
-        self.history: list[dict[str, float]] = []
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Classical models train in one call: no epochs to report."""
+        return []
+
+    def __sklearn_tags__(self) -> ModelTags:
+        from sklearn.utils.validation import has_fit_parameter
+
+        classifier = self.task == "classification"
+        abilities = TrainwellTags(
+            probabilities=classifier and hasattr(self.estimator, "predict_proba"),  # hard voting has none
+            boosting_rounds=has_fit_parameter(self.estimator, "callbacks"),  # LightGBM's per-round hooks
+            sample_weight=has_fit_parameter(self.estimator, "sample_weight"),
+        )  # fmt: skip
+        return with_trainwell_tags(get_tags(self.estimator), self.task, abilities)
 
     def fit(
         self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-        sample_weight: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None, *, callbacks: Sequence[Any] = (),
     ) -> SklearnModel:
+        """Fit the estimator; boosting models stop early on the validation rows and call `callbacks` each round."""
+        abilities = model_tags(self)
         kwargs: dict[str, Any] = {}
-        extra = list(getattr(self, "callbacks", []))  # per-round hooks, e.g. a tuning trial's pruning callback
         stop = self.params.get("early_stopping_rounds")
-        if self.name == "lightgbm" and X_val is not None and len(X_val) and (stop or extra):
+        if abilities.boosting_rounds and X_val is not None and len(X_val) and (stop or callbacks):
             import lightgbm
 
             early = [lightgbm.early_stopping(stop, verbose=False)] if stop else []
-            kwargs = {"eval_X": (X_val,), "eval_y": (y_val,), "callbacks": early + extra}
+            kwargs = {"eval_X": (X_val,), "eval_y": (y_val,), "callbacks": early + list(callbacks)}
         if sample_weight is not None:
-            from sklearn.utils.validation import has_fit_parameter
-
-            if not has_fit_parameter(self.estimator, "sample_weight"):
+            if not abilities.sample_weight:
                 raise UserError(f"model {self.name} cannot weight training rows (fairness.mitigation reweighing); "
                                 "choose another model or mitigation")  # fmt: skip
             kwargs["sample_weight"] = sample_weight
+        X, y = validate_data(self, X, y, ensure_all_finite=False)  # the estimator itself decides about NaN
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(converge|feature names).*")
             self.estimator.fit(X, y, **kwargs)
+        self._learned_from(self.estimator)
         return self
+
+    def score(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """Accuracy (classification) or R² (regression), as scikit-learn's mixins define `score`."""
+        return score_model(self, X, y, sample_weight)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted when the wrapped estimator is, so an estimator fitted elsewhere can be wrapped as it is."""
+        try:
+            check_is_fitted(self.estimator)
+        except NotFittedError:
+            return False
+        return True
+
+    def _learned_from(self, estimator: Any) -> None:
+        """The fitted state scikit-learn looks for on the wrapper, read from the fitted estimator."""
+        self.n_features_in_ = int(estimator.n_features_in_)
+        if self.task == "classification":
+            self.classes_ = estimator.classes_
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, ensure_all_finite=False)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*feature names.*")
-            pred = self.estimator.predict(X)
+            pred = self.estimator.predict(self._inputs(X))
         return pred.astype(np.int64) if self.task == "classification" else pred.astype(np.float64)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray | None:
-        if self.task != "classification" or not hasattr(self.estimator, "predict_proba"):
+        X = self._inputs(X)  # checked even for regression, whose answer is None
+        if not model_tags(self).probabilities:
             return None
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*feature names.*")
@@ -92,7 +145,9 @@ class SklearnModel:
             raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise UserError(f"{path} is damaged ({type(exc).__name__}: {exc}); train again") from None
-        return cls(name, params, load_skops(Path(directory) / "estimator.skops"), task)
+        model = cls(name, params, load_skops(Path(directory) / "estimator.skops"), task)
+        model._learned_from(model.estimator)
+        return model
 
 
 register_loader("classical", SklearnModel.load)

@@ -16,13 +16,25 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import save_file
+from sklearn.base import BaseEstimator
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
 from torch import nn
 
 from trainwell.artifacts import load_tensors
 from trainwell.config import TrainConfig
 from trainwell.errors import UserError
 from trainwell.files import atomic_path, write_json
-from trainwell.models.registry import BuildContext, register_loader, register_model
+from trainwell.models.registry import (
+    BuildContext,
+    ModelTags,
+    NotTrainedError,
+    TrainwellTags,
+    register_loader,
+    register_model,
+    score_model,
+    with_trainwell_tags,
+)
 from trainwell.training.callbacks import Callback, ProgressBar
 from trainwell.training.checkpoint import Checkpointing
 from trainwell.training.loop import fit as fit_loop
@@ -139,27 +151,42 @@ ARCHITECTURES: dict[str, tuple[type[BaseModel], Callable[[Any, BuildContext], nn
 }
 
 
-class NeuralModel:
+class NeuralModel(BaseEstimator):
     """A torch network behind the Model protocol; the constructor stores, `fit` builds and trains."""
 
     family = "neural"
 
-    def __init__(self, name: str, params: BaseModel, ctx: BuildContext, callbacks: Sequence[Callback] = ()) -> None:
+    def __init__(self, name: str, params: BaseModel, ctx: BuildContext) -> None:
         self.name, self.params, self.ctx = name, params, ctx
-        self.callbacks = list(callbacks)  # extra hooks for fit, e.g. a Checkpoint into the run folder
-        self.history: list[dict[str, float]] = []
-        self.module_: nn.Module | None = None
-        self.target_mean_, self.target_std_ = 0.0, 1.0  # regression targets are trained standardised
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Per-epoch rows of the last fit (empty before fitting or after loading)."""
+        return getattr(self, "history_", [])
+
+    def __sklearn_tags__(self) -> ModelTags:
+        classifier = self.ctx.task == "classification"
+        abilities = TrainwellTags(probabilities=classifier, epoch_history=True, sample_weight=True,
+                                  inputs="image pixels" if self.name == "cnn" else "dense float32")  # fmt: skip
+        tags = with_trainwell_tags(super().__sklearn_tags__(), self.ctx.task, abilities)
+        tags.non_deterministic = self.ctx.train.device != "cpu"  # GPU kernels may differ in the last bits
+        return tags
 
     def fit(
         self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-        sample_weight: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None, *, callbacks: Sequence[Callback] = (),
     ) -> NeuralModel:
         """Build the network from the seed and train it; regression targets are standardised meanwhile."""
         ctx = self.ctx
-        X, y = self._features(X), self._targets(y)
-        val = (self._features(X_val), self._targets(y_val)) if X_val is not None and y_val is not None else None
+        X, y = validate_data(self, X, y, dtype=np.float32)  # (N, F); sets n_features_in_; rejects NaN, sparse
+        y, sample_weight = self._targets(y), self._weights(sample_weight, len(X))
+        if X.shape[1] != ctx.n_features:  # the network's input width is fixed when it is built
+            raise UserError(f"model {self.name} expects (rows, {ctx.n_features}) features, got {X.shape}")
+        val: tuple[np.ndarray, np.ndarray] | None = None  # rows that early stopping watches
+        if X_val is not None and y_val is not None:
+            val = (validate_data(self, X_val, reset=False, dtype=np.float32), self._targets(y_val))
         regression = ctx.task == "regression"
+        self.target_mean_, self.target_std_ = 0.0, 1.0  # regression targets are trained standardised
         if regression:
             std = float(y.std())
             self.target_mean_, self.target_std_ = float(y.mean()), std if std > 0 else 1.0
@@ -167,13 +194,19 @@ class NeuralModel:
             val = (val[0], self._scale(val[1])) if val is not None else None
         torch.manual_seed(ctx.seed)  # initial weights follow the seed
         self.module_ = ARCHITECTURES[self.name][1](self.params, ctx)
+        if ctx.task == "classification":
+            self.classes_ = np.arange(ctx.n_classes)  # targets are class indices 0..K-1
         checkpoints = Checkpointing(ctx.checkpoint_dir, ctx.resume) if ctx.checkpoint_dir is not None else None
-        self.history = fit_loop(
+        self.history_ = fit_loop(
             self.module_, X, y, val=val, task=ctx.task, cfg=ctx.train, seed=ctx.seed,
-            callbacks=[*self.callbacks, ProgressBar(quiet=ctx.quiet)], unscale=self._unscale if regression else None,
+            callbacks=[*callbacks, ProgressBar(quiet=ctx.quiet)], unscale=self._unscale if regression else None,
             sample_weight=sample_weight, checkpoints=checkpoints,
         )  # fmt: skip
         return self
+
+    def score(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """Accuracy (classification) or R² (regression), as scikit-learn's mixins define `score`."""
+        return score_model(self, X, y, sample_weight)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(N,) class indices as int64, or values in the target's units as float64."""
@@ -185,6 +218,7 @@ class NeuralModel:
     def predict_proba(self, X: np.ndarray) -> np.ndarray | None:
         """(N, K) class probabilities as float64 rows summing to 1; None for regression."""
         if self.ctx.task != "classification":
+            self._features(X)  # the same checks as a classifier's, though the answer is None
             return None
         return torch.softmax(self._outputs(X).double(), dim=1).numpy()
 
@@ -233,34 +267,46 @@ class NeuralModel:
                             "train it again") from None  # fmt: skip
         use_gpu = ctx.train.device != "cpu" and torch.cuda.is_available()  # predict where it was trained
         model.module_ = module.to("cuda" if use_gpu else "cpu").eval()
+        model.n_features_in_ = ctx.n_features
         return model
 
     # ------------------------------------------------------------ helpers
 
     def _fitted(self) -> nn.Module:
-        if self.module_ is None:
-            raise UserError(f"model {self.name} is not trained yet; call fit first")
+        if getattr(self, "module_", None) is None:
+            raise NotTrainedError(f"model {self.name} is not trained yet; call fit first")
         return self.module_
 
     def _outputs(self, X: np.ndarray) -> torch.Tensor:
         """Eval-mode outputs on the CPU, computed in batches on the module's device."""
+        X = self._features(X)
         module = self._fitted()
         device = next(module.parameters()).device
-        return forward_in_batches(module, torch.as_tensor(self._features(X), device=device)).cpu()
+        return forward_in_batches(module, torch.as_tensor(X, device=device)).cpu()
 
     def _features(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != self.ctx.n_features:
-            raise UserError(f"model {self.name} expects (rows, {self.ctx.n_features}) features, got {X.shape}")
-        return X
+        """(N, F) float32 features with as many columns as the model was fitted on."""
+        self._fitted()  # predicting before fit is a NotTrainedError
+        return validate_data(self, X, reset=False, dtype=np.float32)
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y)
         if self.ctx.task == "regression":
             return y.astype(np.float64)
-        if len(y) and (y.min() < 0 or y.max() >= self.ctx.n_classes):
+        check_classification_targets(y)  # a continuous target is a ValueError, as scikit-learn's classifiers raise
+        if not np.issubdtype(y.dtype, np.number) or len(y) and (y.min() < 0 or y.max() >= self.ctx.n_classes):
             raise UserError(f"classification targets must be class indices 0..{self.ctx.n_classes - 1}")
         return y.astype(np.int64)
+
+    @staticmethod
+    def _weights(sample_weight: np.ndarray | None, n_rows: int) -> np.ndarray | None:
+        if sample_weight is None:
+            return None
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape != (n_rows,) or (weights < 0).any() or not weights.sum() > 0:
+            raise ValueError(f"sample_weight needs one non-negative weight per row ({n_rows}), not all zero; "
+                             f"got shape {weights.shape}")  # fmt: skip
+        return weights
 
     def _scale(self, y: np.ndarray) -> np.ndarray:
         return ((y - self.target_mean_) / self.target_std_).astype(np.float32)

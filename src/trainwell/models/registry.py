@@ -6,13 +6,15 @@ wrapper with one API, so the run, the CLI and the conformance suite never specia
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import Tags, get_tags
 
 from trainwell.config import Task, TrainConfig, describe_validation_error
 from trainwell.errors import UserError, unknown
@@ -20,15 +22,77 @@ from trainwell.errors import UserError, unknown
 Family = Literal["classical", "neural"]
 
 
+class NotTrainedError(UserError, NotFittedError):
+    """Predicting before fit: a mistake the user fixes, and scikit-learn's NotFittedError for its tools."""
+
+
+@dataclass(frozen=True)
+class TrainwellTags:
+    """What a model can do beyond scikit-learn's tags, so callers ask an ability and never a model's name."""
+
+    probabilities: bool = False  # predict_proba returns (N, K) rather than None
+    epoch_history: bool = False  # trains in epochs: `history` rows, TrainState callbacks, train.epochs
+    boosting_rounds: bool = False  # trains in boosting rounds: per-round callbacks, best_iteration_ on validation
+    sample_weight: bool = False  # fit accepts per-row weights (fairness reweighing)
+    incremental: bool = False  # can continue training on new rows without starting over
+    inputs: str = "dense float32"  # the features it reads: "dense float32" or "image pixels" (flattened C*H*W)
+
+
+NO_ABILITIES = TrainwellTags()
+
+
+@dataclass(slots=True)
+class ModelTags(Tags):
+    """scikit-learn's estimator tags plus trainwell's own abilities in `trainwell`."""
+
+    trainwell: TrainwellTags = field(default_factory=TrainwellTags)
+
+
+def model_tags(model: Any) -> TrainwellTags:
+    """The abilities `model` declares in its estimator tags; none for an object that declares no tags."""
+    try:
+        tags = get_tags(model)
+    except AttributeError:  # not a scikit-learn estimator (FairModel, for now)
+        return NO_ABILITIES
+    return tags.trainwell if isinstance(tags, ModelTags) else NO_ABILITIES
+
+
+def with_trainwell_tags(tags: Tags, task: str, abilities: TrainwellTags) -> ModelTags:
+    """`tags` as ModelTags for a classifier or regressor on `task`, carrying `abilities`."""
+    from sklearn.utils import ClassifierTags, RegressorTags
+
+    values = {name: getattr(tags, name) for name in Tags.__dataclass_fields__}
+    classifier = task == "classification"
+    values.update(
+        estimator_type="classifier" if classifier else "regressor",
+        classifier_tags=replace(tags.classifier_tags or ClassifierTags(), multi_label=False) if classifier else None,
+        regressor_tags=None if classifier else tags.regressor_tags or RegressorTags(),
+        target_tags=replace(tags.target_tags, required=True, multi_output=False),  # y is (N,)
+        input_tags=replace(tags.input_tags, sparse=False),  # trainwell feeds dense arrays (Model protocol)
+    )
+    return ModelTags(**values, trainwell=abilities)
+
+
+def score_model(model: Model, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """scikit-learn's default score for the model's task: accuracy for classifiers, R² for regressors."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    metric = accuracy_score if get_tags(model).estimator_type == "classifier" else r2_score
+    return float(metric(y, model.predict(X), sample_weight=sample_weight))
+
+
 class Model(Protocol):
-    """A model over prepared float32 features; classification targets are class indices 0..K-1."""
+    """A model over prepared float32 features; classification targets are class indices 0..K-1.
+
+    Every registered model is also a scikit-learn estimator (get_params, clone) declaring `TrainwellTags`.
+    """
 
     history: list[dict[str, float]]  # per-epoch rows for neural models, empty for classical ones
 
     def fit(
         self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-        sample_weight: np.ndarray | None = None,
-    ) -> Model: ...  # sample_weight: per training row, averaging 1 (fairness reweighing)
+        sample_weight: np.ndarray | None = None, *, callbacks: Sequence[Any] = (),
+    ) -> Model: ...  # sample_weight: per training row, averaging 1; callbacks: per-epoch or per-round hooks
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...  # (N,) class indices (int64) or values (float64)
 

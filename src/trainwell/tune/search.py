@@ -49,7 +49,7 @@ from trainwell.evaluate.metrics import (
     score,
 )
 from trainwell.models.fitted import Fitted
-from trainwell.models.registry import auto_model_name, get_spec, parse_params
+from trainwell.models.registry import auto_model_name, get_spec, model_tags, parse_params
 from trainwell.pipeline import evaluate_splits, fit_candidate, load_and_split, resolve
 from trainwell.run import Run, save_run, staged
 from trainwell.track.rundir import claim, default_run_dir
@@ -378,10 +378,11 @@ def validation_score(fitted: Fitted, search: Search) -> float:
 
 def refit_budget(fitted: Fitted, cfg: ExperimentConfig, best_epoch: int) -> dict[str, Any]:
     """Training length the trial chose on validation, for a refit on train+validation that has none to stop on."""
-    if getattr(fitted.model, "family", None) == "neural" and cfg.train.early_stopping and best_epoch:
+    abilities = model_tags(fitted.model)
+    if abilities.epoch_history and cfg.train.early_stopping and best_epoch:
         return {"train.epochs": best_epoch, "train.early_stopping": False}
     best_round = getattr(getattr(fitted.model, "estimator", None), "best_iteration_", None)
-    if fitted.name == "lightgbm" and best_round:
+    if abilities.boosting_rounds and best_round:
         return {"model.n_estimators": int(best_round), "model.early_stopping_rounds": None}
     return {}
 
