@@ -4,16 +4,13 @@ outliers), checked against scikit-learn and numpy, and degenerate results report
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
-from threadpoolctl import threadpool_limits
 
 from trainwell.errors import UserError
 from trainwell.evaluate.unsupervised import (
@@ -29,14 +26,7 @@ CENTRES = np.array([[0.0, 0.0, 0.0], [6.0, 6.0, 0.0], [0.0, 6.0, 6.0], [6.0, 0.0
 K_VALUES = list(range(2, 9))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny fits: OpenMP/BLAS threads only stall when other processes share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

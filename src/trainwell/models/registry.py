@@ -172,11 +172,15 @@ def get_spec(name: str) -> ModelSpec:
 
 def parse_params(name: str, params: dict[str, Any]) -> BaseModel:
     """Validate a model's parameters against its params class; errors name the `model.` field."""
-    spec = get_spec(name)
+    return validate_params(name, get_spec(name).params, params)
+
+
+def validate_params(name: str, params_cls: type[BaseModel], params: dict[str, Any]) -> BaseModel:
+    """`params` checked by `params_cls` (any registry's); the error names the `model.` field and the model."""
     try:
-        return spec.params.model_validate(params)
+        return params_cls.model_validate(params)
     except ValidationError as exc:
-        message = describe_validation_error(exc, spec.params).replace('"', '"model.', 1)
+        message = describe_validation_error(exc, params_cls).replace('"', '"model.', 1)
         raise UserError(f"model {name}: {message}") from None
 
 

@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from safetensors.torch import save_file
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.metrics import pairwise_distances_argmin_min
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from trainwell.artifacts import load_skops, load_tensors, save_skops
-from trainwell.config import describe_validation_error
 from trainwell.errors import UserError, unknown
 from trainwell.files import atomic_path, write_json
 from trainwell.models.autoencoder import WEIGHTS, AutoencoderDetector, AutoencoderTransformer
+from trainwell.models.registry import validate_params
 
 UnsupervisedTask = Literal["clustering", "dimensionality_reduction", "anomaly_detection"]
 TASKS: tuple[str, ...] = ("clustering", "dimensionality_reduction", "anomaly_detection")
@@ -370,12 +370,7 @@ def get_unsupervised(name: str) -> UnsupervisedSpec:
 
 def parse_unsupervised_params(name: str, params: dict[str, Any]) -> BaseModel:
     """Validate a model's parameters against its params class; errors name the `model.` field."""
-    spec = get_unsupervised(name)
-    try:
-        return spec.params.model_validate(params)
-    except ValidationError as exc:
-        message = describe_validation_error(exc, spec.params).replace('"', '"model.', 1)
-        raise UserError(f"model {name}: {message}") from None
+    return validate_params(name, get_unsupervised(name).params, params)
 
 
 def create_unsupervised(name: str, params: dict[str, Any], seed: int) -> Any:
