@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class UserError(Exception):
@@ -14,6 +15,18 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean "x"?)' for the closest choice, or '' when nothing is close."""
     match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f' (did you mean "{match[0]}"?)' if match else ""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a library's error message, so a UserError stays one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def shown(columns: Iterable[Any], limit: int = 20) -> str:
+    """A short, comma-separated list of column names for error messages."""
+    names = [str(c).encode("unicode_escape").decode("ascii") if not str(c).isprintable() else str(c) for c in columns]
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def unknown(kind: str, word: str, choices: Iterable[str]) -> UserError:
