@@ -97,17 +97,22 @@ def test_any_bytes_read_or_say_why(data: bytes, suffix: str) -> None:
         assert isinstance(result, (pd.DataFrame, UserError))
 
 
+def read_unchanged(path: Path) -> None:
+    """Read a generated file: a table (that the pipeline then takes) or a UserError, and the file unchanged."""
+    before = path.read_bytes()
+    result = outcome(lambda: read_table(path))
+    assert path.read_bytes() == before
+    if isinstance(result, pd.DataFrame):
+        downstream(result)
+
+
 @QUICK
 @given(text=st.text(alphabet=st.sampled_from(list('ab,"\n\r\t é1.-;') + ["\x00", "\ufeff"]), max_size=80))
 def test_any_csv_text_reads_or_says_why(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "text.csv"
         path.write_text(text, encoding="utf-8")
-        before = path.read_bytes()
-        result = outcome(lambda: read_table(path))
-        assert path.read_bytes() == before
-        if isinstance(result, pd.DataFrame):
-            downstream(result)
+        read_unchanged(path)
 
 
 @SLOW
@@ -118,11 +123,7 @@ def test_any_parquet_table_reads_or_says_why(frame: pd.DataFrame) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "t.parquet"
         frame.to_parquet(path)
-        before = path.read_bytes()
-        result = outcome(lambda: read_table(path))
-        assert path.read_bytes() == before
-        if isinstance(result, pd.DataFrame):
-            downstream(result)
+        read_unchanged(path)
 
 
 @SLOW
