@@ -404,3 +404,15 @@ def test_damaged_model_json_is_a_user_error(meta: str | None, message: str, tmp_
         (tmp_path / "model.json").write_text(meta)
     with pytest.raises(UserError, match=rf"^{re.escape(str(tmp_path))}/{message}"):
         SklearnModel.load(tmp_path)
+
+
+def test_a_neural_model_json_with_invalid_params_is_one_line(tmp_path: Path) -> None:
+    from trainwell.models.neural import NeuralModel
+
+    meta = {"family": "neural", "name": "mlp", "params": {"hidden_sizes": [-1], "dropout": 5}, "task": "regression",
+            "n_features": 3, "n_classes": 0, "image_shape": None, "target_mean": 0.0, "target_std": 1.0, "seed": 0,
+            "train": {}}  # fmt: skip
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match=r"model\.json is damaged \(ValidationError") as caught:
+        NeuralModel.load(tmp_path)
+    assert "\n" not in str(caught.value)  # pydantic's message spans lines; the user sees its first only

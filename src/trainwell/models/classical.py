@@ -20,7 +20,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from trainwell.artifacts import load_skops, save_skops
-from trainwell.errors import UserError
+from trainwell.errors import UserError, first_line
 from trainwell.files import write_json
 from trainwell.models.registry import (
     BuildContext,
@@ -144,7 +144,7 @@ class SklearnModel(BaseEstimator):
         except FileNotFoundError:
             raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-            raise UserError(f"{path} is damaged ({type(exc).__name__}: {exc}); train again") from None
+            raise UserError(f"{path} is damaged ({type(exc).__name__}: {first_line(exc)}); train again") from None
         model = cls(name, params, load_skops(Path(directory) / "estimator.skops"), task)
         model._learned_from(model.estimator)
         return model

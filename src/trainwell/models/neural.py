@@ -23,7 +23,7 @@ from torch import nn
 
 from trainwell.artifacts import load_tensors
 from trainwell.config import TrainConfig
-from trainwell.errors import UserError
+from trainwell.errors import UserError, first_line
 from trainwell.files import atomic_path, write_json
 from trainwell.models.registry import (
     BuildContext,
@@ -258,7 +258,7 @@ class NeuralModel(BaseEstimator):
         except FileNotFoundError:
             raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # ValidationError is a ValueError
-            raise UserError(f"{path} is damaged ({type(exc).__name__}: {exc}); train again") from None
+            raise UserError(f"{path} is damaged ({type(exc).__name__}: {first_line(exc)}); train again") from None
         module = build(model.params, ctx)
         try:
             module.load_state_dict(load_tensors(directory / WEIGHTS))

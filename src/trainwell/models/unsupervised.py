@@ -23,7 +23,7 @@ from sklearn.metrics import pairwise_distances_argmin_min
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from trainwell.artifacts import load_skops, load_tensors, save_skops
-from trainwell.errors import UserError, unknown
+from trainwell.errors import UserError, first_line, unknown
 from trainwell.files import atomic_path, write_json
 from trainwell.models.autoencoder import WEIGHTS, AutoencoderDetector, AutoencoderTransformer
 from trainwell.models.registry import validate_params
@@ -446,7 +446,7 @@ def load_unsupervised(directory: str | Path) -> LoadedUnsupervised:
     except FileNotFoundError:
         raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path} is damaged ({type(exc).__name__}: {exc}); train again") from None
+        raise UserError(f"{path} is damaged ({type(exc).__name__}: {first_line(exc)}); train again") from None
     spec = get_unsupervised(name)
     if spec.saved_as == "safetensors":
         model = create_unsupervised(name, params, seed).set_weights(load_tensors(directory / WEIGHTS))

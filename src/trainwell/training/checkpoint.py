@@ -29,7 +29,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
 from trainwell.artifacts import file_digest, load_tensors
-from trainwell.errors import UserError
+from trainwell.errors import UserError, first_line
 from trainwell.files import atomic_path, write_text
 from trainwell.training.callbacks import TrainState
 
@@ -98,8 +98,8 @@ class Resumable:
             self._check_matches(snapshot, meta)
             self._restore(snapshot.tensors, meta, state)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # an edited checkpoint.json
-            raise UserError(f"checkpoint {snapshot.source} is malformed ({type(exc).__name__}: {exc}); remove it "
-                            "or start a new run") from None  # fmt: skip
+            raise UserError(f"checkpoint {snapshot.source} is malformed ({type(exc).__name__}: "
+                            f"{first_line(exc)}); remove it or start a new run") from None  # fmt: skip
 
     def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], state: TrainState) -> None:
         self.module.load_state_dict(_prefixed(tensors, "module."))
