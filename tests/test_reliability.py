@@ -391,3 +391,21 @@ def test_predict_rows_with_extra_reordered_wrong_or_unseen_values_are_reported(c
     rows.drop(columns="city").to_csv(tmp_path / "missing.csv", index=False)
     code, _, err = cli("predict", run.dir, tmp_path / "missing.csv", "--output", tmp_path / "p3.csv")
     assert code == 2 and '"city"' in err and not (tmp_path / "p3.csv").exists()
+
+
+def test_resume_refuses_changed_data_and_a_run_that_never_started(tmp_path: Path) -> None:
+    from trainwell.config import dump_config, load_config
+
+    stage = claim(tmp_path / "run")
+    (stage.path / "config.yaml").write_text(dump_config(load_config(SMALL)))
+    (stage.path / "data.json").write_text(json.dumps({"fingerprint": "0" * 64}))  # another dataset's
+    stage.release()
+    with pytest.raises(UserError, match="changed since the run started"):
+        trainwell.train(resume=tmp_path / "run", quiet=True)
+
+    empty = claim(tmp_path / "empty")
+    empty.release()
+    with pytest.raises(UserError, match="holds no config.yaml"):
+        trainwell.train(resume=tmp_path / "empty", quiet=True)
+    with pytest.raises(UserError, match="give no config"):
+        trainwell.train(SMALL, resume=tmp_path / "run")
