@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from trainwell.config import field_reference, parse_overrides
+from trainwell.config import UNSUPERVISED_TASKS, field_reference, parse_overrides
 from trainwell.errors import RunInterrupted, UserError
 
 app = typer.Typer(
@@ -40,7 +40,8 @@ def train(
     set_: Annotated[list[str], typer.Option("--set", help="Override a config field: section.field=value.")] = [],  # noqa: B006
     data: Annotated[str | None, typer.Option(help="Data path or builtin:NAME (zero-config).")] = None,
     target: Annotated[str | None, typer.Option(help="Column to predict (zero-config).")] = None,
-    task: Annotated[str | None, typer.Option(help="classification or regression (default: inferred).")] = None,
+    task: Annotated[str | None, typer.Option(help="classification or regression (default: inferred); clustering, "
+                                             "dimensionality_reduction or anomaly_detection need no target.")] = None,
     model: Annotated[str | None, typer.Option(help="Registered model name (see `trainwell models`).")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Where to save the run (default runs/NAME-TIME).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run (its --run-dir) from its last "
@@ -124,13 +125,16 @@ def _print_findings(audit: dict[str, Any], *, everything: bool = False) -> None:
 
 def _print_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> None:
     splits = [s for s in ("train", "validation", "test") if s in metrics]
-    names = [k for k in metrics[splits[0]] if k != "confusion_matrix"] if splits else []
-    table = Table(title=f"{info['model']} on {info['data']['source']} ({info['task']}, target {info['target']})")
+    names = [k for k in metrics[splits[0]] if k != "confusion_matrix" and not isinstance(metrics[splits[0]][k], list)]
+    labels = f"target {info['target']}"
+    if info["task"] in UNSUPERVISED_TASKS:
+        labels = f"labels {info['target']}" if info["target"] else "no labels"
+    table = Table(title=f"{info['model']} on {info['data']['source']} ({info['task']}, {labels})")
     table.add_column("metric")
     for s in splits:
         table.add_column(s, justify="right")
-    for name in names:
-        table.add_row(name, *(f"{metrics[s].get(name, float('nan')):.4f}" for s in splits))
+    for name in names:  # null: undefined on this split (the reason is in metrics.json "skipped")
+        table.add_row(name, *("-" if metrics[s].get(name) is None else f"{metrics[s][name]:.4f}" for s in splits))
     out.print(table)
 
 
@@ -370,10 +374,13 @@ def datasets() -> None:
 def models() -> None:
     """List the registered models."""
     from trainwell.models.registry import list_models
+    from trainwell.models.unsupervised import list_unsupervised
 
     table = Table("name", "family", "tasks", "description")
     for spec in list_models():
         table.add_row(spec.name, spec.family, ", ".join(sorted(spec.tasks)), spec.description)
+    for u in list_unsupervised():
+        table.add_row(u.name, "unsupervised", u.task, u.description)
     out.print(table)
 
 

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from trainwell.errors import UserError, did_you_mean
 
 Task = Literal["classification", "regression"]
+UnsupervisedTask = Literal["clustering", "dimensionality_reduction", "anomaly_detection"]
+UNSUPERVISED_TASKS: tuple[str, ...] = get_args(UnsupervisedTask)
 ColumnType = Literal["numeric", "categorical", "boolean", "datetime", "text", "id"]
 
 
@@ -32,10 +34,15 @@ class DataConfig(Section):
     source: str | None = Field(
         None, description="A CSV/Parquet/.npz path, or builtin:NAME (see `trainwell datasets`)."
     )
-    target: str | None = Field(None, description="The column to predict; builtin datasets set it themselves.")
-    task: Literal["auto", "classification", "regression"] = Field(
-        "auto", description="auto infers it from the target: few distinct values or text means classification."
-    )
+    target: str | None = Field(
+        None, description="The column to predict; builtin datasets set it themselves. For unsupervised tasks an "
+        "optional label column, used only to score the result (never as a feature).",
+    )  # fmt: skip
+    task: Literal["auto", "classification", "regression", "clustering", "dimensionality_reduction",
+                  "anomaly_detection"] = Field(
+        "auto", description="auto infers classification or regression from the target (few distinct values or "
+        "text: classification); clustering, dimensionality_reduction and anomaly_detection need no target.",
+    )  # fmt: skip
     features: list[str] | None = Field(
         None, description="Columns to use as features; default: every column but the target and `drop`."
     )

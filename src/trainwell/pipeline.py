@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwell.config import ExperimentConfig, load_config, set_dotted
+from trainwell.config import UNSUPERVISED_TASKS, ExperimentConfig, load_config, set_dotted
 from trainwell.data.audit import Finding, audit_summary, check_fail, run_audit
 from trainwell.data.prepare import build_preparer
 from trainwell.data.prepared import Prepared, prepare
@@ -21,10 +21,21 @@ from trainwell.data.sources import Dataset, load_dataset
 from trainwell.data.split import Splits, split_rows
 from trainwell.data.target import check_split_classes
 from trainwell.errors import UserError, did_you_mean
-from trainwell.evaluate.metrics import compute_metrics
+from trainwell.evaluate.metrics import split_metrics
+from trainwell.evaluate.unsupervised import sweep
 from trainwell.models.fitted import Fitted, Outputs
 from trainwell.models.registry import BuildContext, auto_model_name, create_model, parse_params
+from trainwell.models.unsupervised import (
+    DEFAULT_MODEL,
+    UnsupervisedModel,
+    check_size,
+    get_unsupervised,
+    list_unsupervised,
+    parse_unsupervised_params,
+)
 from trainwell.training.checkpoint import Checkpointing
+
+SWEEP_MAX = 12  # n_clusters: auto tries 2..SWEEP_MAX clusters
 
 
 def resolve(config: str | Path | dict[str, Any] | ExperimentConfig | None, data: pd.DataFrame | dict[str, Any] | None,
@@ -39,13 +50,15 @@ def resolve(config: str | Path | dict[str, Any] | ExperimentConfig | None, data:
 def load_and_split(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> tuple[Dataset, Prepared, Splits]:
     """Load, split, then audit the data; `audit.fail_on` findings stop here, before any training."""
     ds, prep = load_data(cfg, frame)
-    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)
+    splits = split_rows(prep.frame, cfg.split, task=prep.task, target=prep.target, seed=cfg.seed)  # type: ignore[arg-type]
     prep.test_rows = splits.test
     settings = cfg.audit
     if ds.image_shape:  # per-pixel constant/outlier/shift findings would bury what matters
         settings = settings.model_copy(update={"skip": sorted({*settings.skip, "constant", "outliers", "shift"})})
     findings = run_audit(
-        prep.frame, target=prep.target, task=prep.task, schema=prep.schema, config=settings, seed=cfg.seed,
+        # an unsupervised label column only scores the result: the target checks do not apply to it
+        prep.frame, target=prep.target if prep.supervised else None, task=prep.task if prep.supervised else None,  # type: ignore[arg-type]
+        schema=prep.schema, config=settings, seed=cfg.seed,
         splits={"train": splits.train, "validation": splits.validation, "test": splits.test},
         time_column=cfg.split.time_column,
     )  # fmt: skip
@@ -65,7 +78,12 @@ def load_and_split(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> 
 
 def load_data(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> tuple[Dataset, Prepared]:
     """Load the source, check and encode the target, infer the schema, drop duplicates."""
-    if cfg.model.name != "auto":  # fail on a bad model parameter before loading any data
+    if cfg.data.task in UNSUPERVISED_TASKS:  # fail on a bad model or parameter before loading any data
+        unsupervised_params(cfg)
+        if cfg.fairness.sensitive:
+            raise UserError(f"fairness.sensitive needs a supervised task; {cfg.data.task} has no predictions to "
+                            "compare across groups")  # fmt: skip
+    elif cfg.model.name != "auto":
         parse_params(cfg.model.name, cfg.model.params)
     ds = _load(cfg, frame)
     prep = prepare(ds, cfg)
@@ -88,6 +106,8 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
     features = prep.features(cfg.fairness.keep_in_features)
     preparer = build_preparer({c: prep.schema[c] for c in features}, cfg.prepare)
     X = np.asarray(preparer.fit_transform(prep.frame.iloc[train_rows][features]), np.float32)
+    if not prep.supervised:
+        return _fit_unsupervised(cfg, X, Fitted("", {}, None, preparer, features, np.asarray(train_rows)))  # type: ignore[arg-type]
     name = cfg.model.name if cfg.model.name != "auto" else auto_model_name(prep.task, len(X), ds.image_shape)
     params = parse_params(name, cfg.model.params).model_dump(mode="json")
     ctx = BuildContext(
@@ -116,6 +136,40 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
     return fitted
 
 
+def _fit_unsupervised(cfg: ExperimentConfig, X: np.ndarray, fitted: Fitted) -> Fitted:
+    """Fit an unsupervised model on the training rows; `auto` sizes are chosen first by a sweep on them."""
+    name, params, size = unsupervised_params(cfg)
+    if size is not None:
+        values = list(range(2, SWEEP_MAX + 1)) if size == "n_clusters" else list(range(1, X.shape[1] + 1))
+        found = sweep(name, params, X, values, seed=cfg.seed)
+        params[size] = found.chosen
+        fitted.notes["sweep"] = found.to_dict()
+    check_size(name, params, *X.shape)
+    fitted.name, fitted.params = name, parse_unsupervised_params(name, params).model_dump(mode="json")
+    fitted.model = UnsupervisedModel(name, fitted.params, cfg.seed).fit(X)
+    return fitted
+
+
+def unsupervised_params(cfg: ExperimentConfig) -> tuple[str, dict[str, Any], str | None]:
+    """(model name, parameters, the size parameter set to auto or None), checked against the registry."""
+    name = DEFAULT_MODEL[cfg.data.task] if cfg.model.name == "auto" else cfg.model.name
+    spec = get_unsupervised(name)
+    if spec.task != cfg.data.task:
+        raise UserError(f'model "{name}" does {spec.task}, not {cfg.data.task}; models that do: '
+                        + ", ".join(s.name for s in list_unsupervised(cfg.data.task)))  # fmt: skip
+    params = dict(cfg.model.params)
+    size = None
+    if spec.size_param and params.get(spec.size_param) == "auto":
+        size = spec.size_param
+        del params[size]
+    elif "auto" in params.values():
+        key = next(k for k, v in params.items() if v == "auto")
+        sized = spec.size_param or "a number of clusters or components"
+        raise UserError(f"model.{key}: auto is not available for {name}; only {sized} can be chosen by a sweep")
+    parse_unsupervised_params(name, params)
+    return name, params, size
+
+
 def evaluate_splits(fitted: Fitted, prep: Prepared, splits: Splits) -> tuple[dict[str, Any], Outputs]:
     """Metrics and (prediction, probability) outputs for every non-empty split."""
     metrics: dict[str, Any] = {}
@@ -124,7 +178,10 @@ def evaluate_splits(fitted: Fitted, prep: Prepared, splits: Splits) -> tuple[dic
         rows = getattr(splits, split)
         if len(rows):
             outputs[split] = fitted.outputs(prep, rows)
-            metrics[split] = compute_metrics(prep.task, prep.y[rows], *outputs[split], n_classes=len(prep.classes))
+            metrics[split] = split_metrics(fitted, prep, rows, outputs[split])
+            skipped = metrics[split].pop("skipped", None)
+            if skipped:  # why an unsupervised metric is null
+                metrics.setdefault("skipped", {})[split] = skipped
     return metrics, outputs
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from trainwell.artifacts import build_manifest, verify_manifest
-from trainwell.config import ExperimentConfig, dump_config, load_config
+from trainwell.config import UNSUPERVISED_TASKS, ExperimentConfig, dump_config, load_config
 from trainwell.data.prepare import load_preparer, save_preparer
 from trainwell.data.prepared import Prepared
 from trainwell.data.sources import Dataset, read_table
@@ -89,6 +89,10 @@ class Run:
         return str(self.info["task"])
 
     @property
+    def supervised(self) -> bool:
+        return self.task not in UNSUPERVISED_TASKS
+
+    @property
     def classes(self) -> list[Any]:
         return list(self.info["classes"])
 
@@ -153,6 +157,8 @@ class Run:
         for problem in self.check_inputs(frame):
             warnings.warn(f"{source}: {problem}", InputWarning, stacklevel=2)
         X = self.features(frame, source)
+        if not self.supervised:  # (clusters, None), (anomaly flags, scores) or (components, None)
+            return self.model.outputs(X)  # type: ignore[attr-defined]
         if getattr(self.model, "needs_sensitive", False):  # a per-group threshold mitigation decides by group
             sensitive = list(self.info.get("sensitive") or [])
             missing = [c for c in sensitive if c not in frame.columns]
@@ -165,7 +171,8 @@ class Run:
         return self.model.predict(X), proba
 
     def predict(self, data: pd.DataFrame | str | Path) -> np.ndarray:
-        """Predicted labels (the original class values) or regression values."""
+        """Predicted labels (the original class values) or regression values; cluster ids, 1/0 anomaly flags,
+        or (N, k) components for unsupervised runs."""
         return self._decode(self.outputs(data)[0])
 
     def predict_proba(self, data: pd.DataFrame | str | Path) -> pd.DataFrame:
@@ -176,8 +183,11 @@ class Run:
         return pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])
 
     def predictions(self, data: pd.DataFrame | str | Path) -> pd.DataFrame:
-        """A `prediction` column, plus `proba_<class>` columns for classifiers."""
+        """A `prediction` column, plus `proba_<class>` columns for classifiers; unsupervised runs give the
+        cluster id, or the 1/0 anomaly flag and `anomaly_score`, or `component_1..k`."""
         pred, proba = self.outputs(data)
+        if not self.supervised:
+            return unsupervised_frame(self.task, pred, proba)
         out = pd.DataFrame({"prediction": self._decode(pred)})
         if proba is not None:
             out = pd.concat([out, pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])], axis=1)
@@ -192,6 +202,9 @@ class Run:
         from trainwell.evaluate.analysis import BACKGROUND, load_background
         from trainwell.evaluate.explain import explain_rows
 
+        if not self.supervised:
+            raise UserError(f"explain reads a supervised model's decisions; {self.dir} is a {self.task} run (its "
+                            "report profiles the clusters and shows the projection instead)")  # fmt: skip
         path = self.dir / "model" / BACKGROUND
         if not path.is_file():
             raise UserError(f"{self.dir} has no saved background rows for explanations; retrain it with this version")
@@ -211,11 +224,34 @@ class Run:
         """Metrics on labelled data (the target column must be present)."""
         frame, source = _frame(data)
         target = self.info["target"]
+        if not self.supervised:
+            return self._evaluate_unsupervised(frame, source)
         if target not in frame.columns:
             raise UserError(f'{source} has no target column "{target}"; evaluate needs labelled rows')
         frame = frame[frame[target].notna()].reset_index(drop=True)
         y = self._encode(frame[target], source)
         return compute_metrics(self.task, y, *self.outputs(frame, source), n_classes=len(self.classes))  # type: ignore[arg-type]
+
+    def _evaluate_unsupervised(self, frame: pd.DataFrame, source: str) -> dict[str, Any]:
+        """The task's scores on new rows; with the run's label column present, the external ones too."""
+        from trainwell.data.target import encode_labels
+        from trainwell.evaluate.unsupervised import split_scores
+
+        target = self.info["target"]
+        labels = None
+        if target is not None and target in frame.columns:
+            labels, classes = encode_labels(frame[target], self.task, target, source)
+            if self.task != "anomaly_detection":  # codes in the run's class order, unseen labels their own codes
+                index = {str(c): i for i, c in enumerate(self.classes)}
+                extra = {str(c): len(index) + i for i, c in enumerate(c for c in classes if str(c) not in index)}
+                codes = [(index | extra)[str(classes[k])] if k >= 0 else -1 for k in labels]
+                labels = np.asarray(codes, dtype=np.int64)
+        outputs = self.outputs(frame, source)
+        params = self.config.model.params
+        scores = split_scores(self.task, self.model.estimator_, self.features(frame, source), outputs, labels,  # type: ignore[attr-defined]
+                              contamination=params.get("contamination"))  # fmt: skip
+        scores.pop("skipped", None)
+        return scores
 
     def _decode(self, pred: np.ndarray) -> np.ndarray:
         return np.array(self.classes, dtype=object)[pred] if self.task == "classification" else pred
@@ -290,7 +326,8 @@ def save_run(
     metrics = metrics | analyse(cfg, ds, prep, splits, fitted, outputs, metrics)
     path = stage.path
     fitted.model.save(path / "model")
-    save_background(fitted, prep, splits, path / "model" / BACKGROUND, seed=cfg.seed)
+    if prep.supervised:  # the reference rows of `Run.explain`
+        save_background(fitted, prep, splits, path / "model" / BACKGROUND, seed=cfg.seed)
     save_preparer(fitted.preparer, path / "model" / "preparer.skops")
     write_text(path / "config.yaml", dump_config(resolved))
     write_json(path / "metrics.json", metrics)
@@ -336,9 +373,35 @@ def _run_info(cfg: ExperimentConfig, fitted: Fitted, ds: Dataset, prep: Prepared
     }
 
 
+def unsupervised_frame(task: str, pred: np.ndarray, extra: np.ndarray | None) -> pd.DataFrame:
+    """An unsupervised model's outputs as columns: `prediction` (cluster id or 1/0 anomaly flag) and
+    `anomaly_score`, or `component_1..k` for a reduction."""
+    if task == "dimensionality_reduction":
+        return pd.DataFrame(pred, columns=[f"component_{i + 1}" for i in range(pred.shape[1])])
+    out = pd.DataFrame({"prediction": pred})
+    if extra is not None:
+        out["anomaly_score"] = extra
+    return out
+
+
 def write_predictions(path: Path, splits: Any, outputs: dict[str, tuple[np.ndarray, np.ndarray | None]],
                       prep: Any) -> None:  # fmt: skip
-    """predictions.csv: validation and test rows with truth, prediction and probabilities, for the report."""
+    """predictions.csv: validation and test rows with truth, prediction and probabilities, for the report.
+
+    Unsupervised runs write every split, training rows included: their outputs are the result.
+    """
+    if not prep.supervised:
+        parts = []
+        for split, (pred, extra) in outputs.items():
+            rows = getattr(splits, split)
+            part = pd.concat([pd.DataFrame({"split": split, "row": rows}), unsupervised_frame(prep.task, pred, extra)],
+                             axis=1)  # fmt: skip
+            if prep.target is not None:
+                labels = prep.frame[prep.target].iloc[rows].to_numpy()
+                part["y_true"] = labels
+            parts.append(part)
+        write_text(path, pd.concat(parts, ignore_index=True).to_csv(index=False))
+        return
     parts = []
     for split in ("validation", "test"):
         if split not in outputs:

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwell.config import ExperimentConfig, Task
+from trainwell.config import UNSUPERVISED_TASKS, ExperimentConfig, Task, UnsupervisedTask
 from trainwell.data.schema import infer_schema, infer_task
 from trainwell.data.sources import Dataset
-from trainwell.data.target import encode_target, labelled_rows
+from trainwell.data.target import encode_labels, encode_target, labelled_rows
 from trainwell.errors import UserError, did_you_mean
 
 
@@ -24,11 +24,11 @@ class Prepared:
     """The dataset after target encoding, schema inference and de-duplication."""
 
     frame: pd.DataFrame
-    target: str
-    task: Task
+    target: str | None  # unsupervised tasks: the optional label column, never a feature
+    task: Task | UnsupervisedTask
     schema: dict[str, str]
     classes: list[Any]
-    y: np.ndarray  # class indices or float targets, aligned with frame rows
+    y: np.ndarray  # class indices or float targets (unsupervised: label codes, -1 unknown), aligned with rows
     info: dict[str, Any]
     sensitive: list[str] = field(default_factory=list)  # fairness groups; features only if the config says so
     audit: dict[str, Any] = field(default_factory=dict)  # audit_summary of the findings before training
@@ -40,10 +40,21 @@ class Prepared:
         drop = set() if keep_sensitive else set(self.sensitive)
         return [c for c, t in self.schema.items() if t != "id" and c not in drop]
 
+    @property
+    def supervised(self) -> bool:
+        return self.task not in UNSUPERVISED_TASKS
+
+    @property
+    def labelled(self) -> bool:
+        """Unsupervised rows carry a label column to score against (supervised rows always do)."""
+        return self.supervised or bool((self.y >= 0).any())
+
 
 
 def prepare(ds: Dataset, cfg: ExperimentConfig) -> Prepared:
     """Check and encode the target, infer the schema and drop duplicate rows."""
+    if cfg.data.task in UNSUPERVISED_TASKS:
+        return _prepare_unsupervised(ds, cfg)
     frame, target = ds.frame, cfg.data.target or ds.target
     if target is None:
         raise UserError(f"{ds.name}: no target column given; set data.target (or --target) to one of: "
@@ -64,4 +75,29 @@ def prepare(ds: Dataset, cfg: ExperimentConfig) -> Prepared:
     y, classes = encode_target(frame[target], task, target, ds.name)
     info = {"source": ds.name, "fingerprint": ds.fingerprint, "rows": len(ds.frame), "columns": ds.frame.shape[1],
             "duplicates_removed": rows_in - len(frame), "missing_target_removed": missing_target}  # fmt: skip
+    return Prepared(frame, target, task, schema, classes, y, info)
+
+
+def _prepare_unsupervised(ds: Dataset, cfg: ExperimentConfig) -> Prepared:
+    """No target: every column but the optional label column is a feature; no row is dropped for its label."""
+    frame, target = ds.frame, cfg.data.target or ds.target
+    if target is not None and target not in frame.columns:  # a builtin's target that a column list dropped
+        target = None
+    overrides: dict[str, Any] = dict(cfg.data.column_types)
+    if ds.image_shape:
+        overrides = {c: "numeric" for c in frame.columns if c != target} | overrides
+    schema = infer_schema(frame, target, overrides, cfg.data.features, cfg.data.drop)
+    if not any(t != "id" for t in schema.values()):
+        raise UserError(f"{ds.name}: no feature columns are left to learn from; check data.features and data.drop")
+    rows_in = len(frame)
+    if cfg.prepare.drop_duplicates:
+        frame = frame.drop_duplicates(subset=[c for c, t in schema.items() if t != "id"])
+    frame = frame.reset_index(drop=True)
+    task: UnsupervisedTask = cfg.data.task  # type: ignore[assignment]
+    if target is None:
+        y, classes = np.full(len(frame), -1, dtype=np.int64), []
+    else:
+        y, classes = encode_labels(frame[target], task, target, ds.name)
+    info = {"source": ds.name, "fingerprint": ds.fingerprint, "rows": len(ds.frame), "columns": ds.frame.shape[1],
+            "duplicates_removed": rows_in - len(frame), "missing_target_removed": 0}  # fmt: skip
     return Prepared(frame, target, task, schema, classes, y, info)

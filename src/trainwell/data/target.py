@@ -57,6 +57,28 @@ def encode_target(series: pd.Series, task: Task, target: str, source: str) -> tu
     return y, [_plain(c) for c in classes]
 
 
+def encode_labels(series: pd.Series, task: str, target: str, source: str) -> tuple[np.ndarray, list[Any]]:
+    """An unsupervised task's optional label column, kept only to score the result: (codes, classes).
+
+    Codes index the sorted classes; a missing label is -1 (the row is still clustered, just not scored).
+    Anomaly detection reads the label as 1 = anomaly, so it must be 0/1 or true/false.
+
+    Raises:
+        UserError: anomaly-detection labels that are not 0/1 or true/false.
+    """
+    present = series.dropna()
+    classes = sorted(present.unique().tolist(), key=lambda v: (str(type(v)), v))
+    if task == "anomaly_detection":
+        flags = {0, 1}
+        odd = [c for c in classes if isinstance(c, str) or c not in flags]
+        if odd:
+            raise UserError(f'{source}: label column "{target}" must be 0/1 or true/false for anomaly detection '
+                            f"(1 = anomaly); found {_plain(odd[0])!r}")  # fmt: skip
+        return np.where(series.isna(), -1, series.fillna(0).astype(float)).astype(np.int64), [0, 1]
+    index = {c: i for i, c in enumerate(classes)}
+    return series.map(index).fillna(-1).to_numpy(np.int64), [_plain(c) for c in classes]
+
+
 def check_split_classes(y: np.ndarray, splits: Splits, classes: list[Any], source: str) -> list[str]:
     """Warnings for classes absent from validation or test; regression (no classes): none.
 

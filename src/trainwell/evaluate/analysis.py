@@ -34,6 +34,8 @@ def analyse(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, splits: Splits, 
             metrics: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     """The metrics.json blocks beyond the scores: audit, diagnosis, learning_curve, importance, fairness."""
     out: dict[str, Any] = {"audit": prep.audit} if prep.audit else {}
+    if not prep.supervised:
+        return out | analyse_unsupervised(cfg, prep, splits, fitted, outputs, metrics)
     history = fitted.model.history or None
     neural = bool(history) and "train_loss" in history[0]
     curve = None
@@ -107,6 +109,100 @@ def fairness(cfg: ExperimentConfig, prep: Prepared, splits: Splits, fitted: Fitt
         out["tradeoff_skipped"] = ("the trade-off table needs a binary target, a validation split and a "
                                    "scikit-learn-family model")  # fmt: skip
     return out
+
+
+PROJECTION_ROWS = 2000  # points in the report's 2-D projection
+PROFILE_COLUMNS = 12  # columns in the per-cluster profile table: those that differ most between clusters
+DENDROGRAM_ROWS = 200  # training rows the dendrogram's merge tree is built on
+
+
+def analyse_unsupervised(cfg: ExperimentConfig, prep: Prepared, splits: Splits, fitted: Fitted, outputs: Outputs,
+                         metrics: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The sweep behind an automatic size, the diagnosis, a 2-D projection; clusters' sizes, profiles and tree."""
+    from trainwell.evaluate.unsupervised import diagnose_unsupervised
+
+    out: dict[str, Any] = {}
+    if "sweep" in fitted.notes:
+        out["sweep"] = {k: _finite_or_none(v) for k, v in fitted.notes["sweep"].items()}
+        out["sweep"]["curve"] = [{k: _finite_or_none(v) for k, v in p.items()} for p in out["sweep"]["curve"]]
+    judged = "validation" if metrics.get("validation") else "train"
+    skipped = metrics.get("skipped", {}).get(judged, {})
+    out["diagnosis"] = diagnose_unsupervised(prep.task, metrics[judged] | {"skipped": skipped})
+    out["diagnosis"]["split"] = judged
+    rows = np.concatenate([splits.train, splits.validation, splits.test])
+    out["projection"] = _projection(prep, splits, fitted, outputs, rows, seed=cfg.seed)
+    if prep.task == "clustering":
+        out["clusters"] = cluster_profiles(prep, fitted.features, splits.train, outputs["train"][0])
+        if fitted.name == "agglomerative":
+            out["dendrogram"] = _dendrogram(fitted, fitted.transform(prep, splits.train), seed=cfg.seed)
+    return out
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+def _projection(prep: Prepared, splits: Splits, fitted: Fitted, outputs: Outputs, rows: np.ndarray, *,
+                seed: int) -> dict[str, Any]:  # fmt: skip
+    """Up to PROJECTION_ROWS rows in 2-D: the first two components of a reduction, else a PCA fitted on train."""
+    from sklearn.decomposition import PCA
+
+    shown = np.sort(np.random.default_rng(seed).choice(rows, min(len(rows), PROJECTION_ROWS), replace=False))
+    if prep.task == "dimensionality_reduction":
+        by_row = {}
+        for split in outputs:
+            by_row.update(zip(getattr(splits, split).tolist(), outputs[split][0], strict=True))
+        points = np.array([by_row[r] for r in shown.tolist()])
+        method = "components"
+    else:
+        X_train = fitted.transform(prep, splits.train)
+        pca = PCA(n_components=min(2, *X_train.shape), random_state=seed).fit(X_train)
+        points, method = pca.transform(fitted.transform(prep, shown)), "pca"
+    if points.shape[1] < 2:  # one component: draw it along x
+        points = np.column_stack([points[:, 0], np.zeros(len(points))])
+    return {"method": method, "rows": shown.tolist(), "x": np.round(points[:, 0], 5).tolist(),
+            "y": np.round(points[:, 1], 5).tolist()}  # fmt: skip
+
+
+def cluster_profiles(prep: Prepared, columns: list[str], rows: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Cluster sizes and each cluster's profile in the user's units: numeric means, else the most frequent value.
+
+    Numeric columns are ranked by how far apart the cluster means sit (in standard deviations); the
+    PROFILE_COLUMNS that separate the clusters most are shown.
+    """
+    import pandas as pd
+
+    frame = prep.frame.iloc[rows][columns].reset_index(drop=True)
+    ids = pd.Series(labels, name="cluster")
+    sizes = {str(k): int(v) for k, v in ids.value_counts().sort_index().items()}
+    numeric = [c for c in columns if prep.schema.get(c) in ("numeric", "boolean")]
+    values = frame[numeric].apply(pd.to_numeric, errors="coerce").astype(float)
+    means = values.groupby(ids).mean()
+    spread = (means.std(ddof=0) / values.std(ddof=0).replace(0, np.nan)).fillna(0.0)
+    shown = list(spread.sort_values(ascending=False).index[:PROFILE_COLUMNS])
+    other = [c for c in columns if c not in numeric][: max(0, PROFILE_COLUMNS - len(shown))]
+    table = []
+    for cluster in sorted(sizes, key=int):
+        mask = (ids == int(cluster)).to_numpy()
+        row: dict[str, Any] = {"cluster": cluster, "size": sizes[cluster]}
+        row |= {c: _finite_or_none(round(float(means.loc[int(cluster), c]), 6)) for c in shown}
+        for c in other:
+            mode = frame.loc[mask, c].mode()
+            row[c] = str(mode.iloc[0]) if len(mode) else None
+        table.append(row)
+    return {"split": "train", "sizes": sizes, "profiles": {"columns": shown + other, "rows": table}}
+
+
+def _dendrogram(fitted: Fitted, X: np.ndarray, *, seed: int) -> dict[str, Any]:
+    """The merge tree of a seeded sample of training rows, with the model's linkage and metric (scipy)."""
+    from scipy.cluster.hierarchy import linkage
+
+    if len(X) > DENDROGRAM_ROWS:
+        X = X[np.sort(np.random.default_rng(seed).choice(len(X), DENDROGRAM_ROWS, replace=False))]
+    method, metric = fitted.params["linkage"], fitted.params["metric"]
+    metric = "cityblock" if metric == "manhattan" else metric
+    tree = linkage(X.astype(np.float64), method=method, metric=metric)
+    return {"method": method, "rows": len(X), "linkage": np.round(tree, 6).tolist()}
 
 
 def save_background(fitted: Fitted, prep: Prepared, splits: Splits, path: Path, *, seed: int) -> None:

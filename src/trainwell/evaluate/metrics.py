@@ -10,7 +10,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from trainwell.config import Task
-from trainwell.errors import unknown
+from trainwell.errors import UserError, unknown
 
 if TYPE_CHECKING:
     from trainwell.data.prepared import Prepared
@@ -22,8 +22,22 @@ CLASSIFICATION_METRICS = (
     "roc_auc", "log_loss",
 )  # fmt: skip
 REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
+CLUSTERING_METRICS = ("silhouette", "davies_bouldin", "calinski_harabasz", "adjusted_rand", "normalized_mutual_info",
+                      "homogeneity", "completeness")  # fmt: skip
+REDUCTION_METRICS = ("variance_kept", "reconstruction_error")
+ANOMALY_METRICS = ("roc_auc", "average_precision", "precision_at_contamination", "flag_precision", "flag_recall")
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS, "clustering": CLUSTERING_METRICS,
+    "dimensionality_reduction": REDUCTION_METRICS, "anomaly_detection": ANOMALY_METRICS,
+}  # fmt: skip
+# Unsupervised metrics that compare with a label column (data.target), so they need one.
+NEEDS_LABELS = {"adjusted_rand", "normalized_mutual_info", "homogeneity", "completeness", *ANOMALY_METRICS}
 # Metrics where larger is better; everything else (losses, errors) is minimised.
-GREATER_IS_BETTER = {m for m in CLASSIFICATION_METRICS if m != "log_loss"} | {"r2"}
+GREATER_IS_BETTER = ({m for m in CLASSIFICATION_METRICS if m != "log_loss"} | {"r2"} | set(ANOMALY_METRICS)
+                     | {m for m in CLUSTERING_METRICS if m != "davies_bouldin"} | {"variance_kept"})  # fmt: skip
+# The headline metric of each task: shown first, used to rank models. Anomaly detection's needs a label column.
+PRIMARY = {"classification": "accuracy", "regression": "r2", "clustering": "silhouette",
+           "dimensionality_reduction": "variance_kept", "anomaly_detection": "roc_auc"}  # fmt: skip
 
 
 def compute_metrics(
@@ -120,24 +134,46 @@ def _quiet(fn, *args) -> float:  # type: ignore[no-untyped-def]
         return float(fn(*args))
 
 
-def primary_metric(task: Task) -> str:
+def primary_metric(task: str) -> str:
     """The headline metric shown first and used to rank models."""
-    return "accuracy" if task == "classification" else "r2"
+    return PRIMARY.get(task, "accuracy")
 
 
-def resolve_metric(field: str, name: str, task: Task, n_classes: int) -> str:
+def resolve_metric(field: str, name: str, task: str, n_classes: int) -> str:
     """A configured metric (`tune.metric`, `compare.metric`): auto is the primary metric; binary-only
     metrics (precision, recall, f1 of the positive class) need two classes."""
     if name == "auto":
         return primary_metric(task)
-    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-    if n_classes != 2:
+    valid = TASK_METRICS[task]
+    if task == "classification" and n_classes != 2:
         valid = tuple(m for m in valid if m not in ("precision", "recall", "f1"))
     if name not in valid:
         raise unknown(field, name, valid)
     return name
 
 
+def require_labels(field: str, metric: str, task: str, labelled: bool, source: str) -> None:
+    """Refuse to rank unsupervised models by a metric that needs the label column the data lacks."""
+    if labelled or metric not in NEEDS_LABELS:
+        return
+    others = [m for m in TASK_METRICS[task] if m not in NEEDS_LABELS]
+    hint = f", or {field} to one of: {', '.join(others)}" if others else f" (every {task} score compares with labels)"
+    raise UserError(f"{field} {metric} scores against known labels and {source} has none; set data.target to a "
+                    f"label column (1 = anomaly, 0 = normal for anomaly detection){hint}")  # fmt: skip
+
+
 def score(fitted: Fitted, prep: Prepared, rows: np.ndarray) -> dict[str, Any]:
     """Every metric of a fitted candidate on `rows` of the prepared data (through its counted gate)."""
-    return compute_metrics(prep.task, prep.y[rows], *fitted.outputs(prep, rows), n_classes=len(prep.classes))
+    return split_metrics(fitted, prep, rows, fitted.outputs(prep, rows))
+
+
+def split_metrics(fitted: Fitted, prep: Prepared, rows: np.ndarray,
+                  outputs: tuple[np.ndarray, np.ndarray | None]) -> dict[str, Any]:  # fmt: skip
+    """Every metric of `outputs`, the fitted candidate's answers on `rows`, for the task at hand."""
+    if prep.supervised:
+        return compute_metrics(prep.task, prep.y[rows], *outputs, n_classes=len(prep.classes))  # type: ignore[arg-type]
+    from trainwell.evaluate.unsupervised import split_scores
+
+    labels = prep.y[rows] if prep.labelled else None
+    return split_scores(prep.task, fitted.model.estimator_, fitted.transform(prep, rows), outputs, labels,  # type: ignore[attr-defined]
+                        contamination=fitted.params.get("contamination"))  # fmt: skip

@@ -24,6 +24,7 @@ VARIANCE_TARGET = 0.95  # the share of variance a reduction should keep, and the
 VARIANCE_LOW = 0.80  # below this much variance kept, the components lose a fifth of the information
 FLAG_TOLERANCE = 0.5  # a flagged share within ±50% of the contamination (at least ±1 point) is as configured
 POOR_AUC = 0.7  # a detector ranking true anomalies above normal rows less often than this finds little
+MAX_REFITS = 12  # sizes a sweep fits one by one, at most (a PCA-like model needs one fit for every size)
 CRITERIA = ("silhouette", "davies_bouldin", "calinski_harabasz", "bic", "explained_variance")
 _LOWER_IS_BETTER = {"davies_bouldin", "bic"}
 
@@ -159,6 +160,43 @@ def _anomaly_labels(y_true: np.ndarray, n: int) -> np.ndarray:
     return y.astype(bool)
 
 
+# ---------------------------------------------------------------- one split of a run
+
+
+def split_scores(
+    task: str, model: Any, X: np.ndarray, outputs: tuple[np.ndarray, np.ndarray | None], labels: np.ndarray | None,
+    *, seed: int = 0, contamination: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The metrics of one split for metrics.json: the task's scores, undefined ones null with their reason.
+
+    `model` is the fitted scikit-learn estimator; `outputs` what the run's model gave for these rows;
+    `labels` label codes with -1 for rows without a label (external scores use the labelled rows), or None.
+    """
+    known = labels is not None and bool((np.asarray(labels) >= 0).any())
+    mask = np.asarray(labels) >= 0 if known else None
+    if task == "clustering":
+        out = clustering_metrics(X, outputs[0], labels if known and mask.all() else None, seed=seed)  # type: ignore[union-attr]
+        if known and not mask.all():  # type: ignore[union-attr]
+            external = clustering_metrics(X[mask], outputs[0][mask], labels[mask], seed=seed)  # type: ignore[index]
+            out |= {k: external[k] for k in ("adjusted_rand", "normalized_mutual_info", "homogeneity", "completeness")}
+    elif task == "anomaly_detection":
+        scores, flags = outputs[1], outputs[0].astype(bool)
+        out = anomaly_metrics(scores, flags, contamination=contamination)  # type: ignore[arg-type]
+        if known:
+            out = anomaly_metrics(scores[mask], flags[mask], labels[mask], contamination=contamination)  # type: ignore[index]
+            out["flagged_share"] = float(flags.mean())
+    else:
+        out = reduction_metrics(model, X) | {"skipped": {}}
+    return {k: _json_number(v) for k, v in out.items()}
+
+
+def _json_number(value: Any) -> Any:
+    """NaN and infinities → None: metrics.json stays strict JSON; the reason sits under "skipped"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 # ---------------------------------------------------------------- choosing k
 
 
@@ -172,6 +210,7 @@ class SweepResult:
     curve: list[dict[str, float]]  # [{"value": k, "score": s}], in the order tried; NaN where undefined
     skipped: list[int] = field(default_factory=list)  # candidates the data is too small for
     note: str = ""
+    threshold: float | None = None  # explained_variance: the share of variance the chosen size must keep
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,13 +238,29 @@ def sweep(
         raise UserError(f"none of the sweep values {sorted(values)} fits {name} on {X.shape[0]} rows x "
                         f"{X.shape[1]} features (at most {limit}); sweep smaller values")  # fmt: skip
     criterion = _resolve_criterion(criterion, spec.task, name)
-    curve = []
-    for value in usable:
+    curve = _variance_curve(name, params, X, usable, seed) if criterion == "explained_variance" else []
+    if not curve and criterion == "explained_variance" and len(usable) > MAX_REFITS:  # one fit per size: thin
+        usable = sorted({usable[round(i)] for i in np.linspace(0, len(usable) - 1, MAX_REFITS)})
+    for value in usable if not curve else []:
         model = fit_unsupervised(name, {**params, spec.size_param: value}, X, seed=seed)
         curve.append({"value": value, "score": _score(model, X, criterion, seed, max_rows)})
     chosen, note = _choose(curve, criterion, threshold)
     skipped = sorted({int(v) for v in values} - set(usable))
-    return SweepResult(spec.size_param, criterion, chosen, curve, skipped, note)
+    kept = threshold if criterion == "explained_variance" else None
+    return SweepResult(spec.size_param, criterion, chosen, curve, skipped, note, kept)
+
+
+def _variance_curve(name: str, params: dict[str, Any], X: np.ndarray, values: list[int],
+                    seed: int) -> list[dict[str, float]]:  # fmt: skip
+    """The whole explained-variance curve from one fit at the largest size, for models that report each
+    component's share (PCA and kin: the first k components do not depend on how many are kept); [] otherwise."""
+    spec = get_unsupervised(name)
+    model = fit_unsupervised(name, {**params, spec.size_param: max(values)}, X, seed=seed)  # type: ignore[dict-item]
+    ratios = getattr(model, "explained_variance_ratio_", None)
+    if ratios is None:
+        return []
+    cumulative = np.cumsum(ratios)
+    return [{"value": v, "score": float(cumulative[v - 1])} for v in values]
 
 
 def _resolve_criterion(criterion: str, task: str, name: str) -> str:
@@ -257,6 +312,7 @@ def diagnose_unsupervised(task: str, metrics: dict[str, Any]) -> dict[str, Any]:
              "anomaly_detection": _diagnose_anomalies}.get(task)  # fmt: skip
     if judge is None:
         raise unknown("unsupervised task", task, TASKS)
+    metrics = {k: math.nan if v is None else v for k, v in metrics.items()}  # null in metrics.json: undefined
     verdict, summary, advice = judge(metrics)
     evidence = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return {"verdict": verdict, "summary": summary, "evidence": evidence, "advice": advice}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ class Fitted:
     preparer: Any
     features: list[str]  # input columns the preparer reads
     fit_rows: np.ndarray  # the rows the preparer (and model) were fitted on: evidence for the guarantees
+    notes: dict[str, Any] = field(default_factory=dict)  # what fitting decided on the way (an unsupervised sweep)
 
     def transform(self, prep: Prepared, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.preparer.transform(prep.frame.iloc[rows][self.features]), np.float32)
@@ -33,6 +34,8 @@ class Fitted:
         if prep.test_rows is not None and np.isin(rows, prep.test_rows).any():
             prep.test_evaluations += 1
         X = self.transform(prep, rows)
+        if not prep.supervised:  # (clusters, None), (anomaly flags, scores) or (components, None)
+            return self.model.outputs(X)  # type: ignore[attr-defined]
         if getattr(self.model, "needs_sensitive", False):
             groups = prep.frame.iloc[rows][prep.sensitive]
             return self.model.predict(X, groups), self.model.predict_proba(X, groups)  # type: ignore[call-arg]

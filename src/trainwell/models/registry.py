@@ -19,7 +19,7 @@ from sklearn.utils import Tags, get_tags
 from trainwell.config import Task, TrainConfig, describe_validation_error
 from trainwell.errors import UserError, unknown
 
-Family = Literal["classical", "neural"]
+Family = Literal["classical", "neural", "unsupervised"]
 
 
 class NotTrainedError(UserError, NotFittedError):
@@ -153,7 +153,7 @@ def register_loader(family: Family, loader: Callable[[Path], Model]) -> None:
 
 def _ensure_loaded() -> None:
     """Import the modules whose decorators fill the registry."""
-    from trainwell.models import classical, ensemble, fair, neural  # noqa: F401
+    from trainwell.models import classical, ensemble, fair, neural, unsupervised  # noqa: F401
 
 
 def list_models() -> list[ModelSpec]:

@@ -23,13 +23,13 @@ from sklearn.metrics import pairwise_distances_argmin_min
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from trainwell.artifacts import load_skops, load_tensors, save_skops
+from trainwell.config import UNSUPERVISED_TASKS, UnsupervisedTask
 from trainwell.errors import UserError, first_line, unknown
 from trainwell.files import atomic_path, write_json
 from trainwell.models.autoencoder import WEIGHTS, AutoencoderDetector, AutoencoderTransformer
-from trainwell.models.registry import validate_params
+from trainwell.models.registry import register_loader, validate_params
 
-UnsupervisedTask = Literal["clustering", "dimensionality_reduction", "anomaly_detection"]
-TASKS: tuple[str, ...] = ("clustering", "dimensionality_reduction", "anomaly_detection")
+TASKS = UNSUPERVISED_TASKS
 ESTIMATOR = "estimator.skops"
 
 
@@ -410,6 +410,68 @@ def anomaly_outputs(model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------- save and load
+
+
+DEFAULT_MODEL = {"clustering": "kmeans", "dimensionality_reduction": "pca", "anomaly_detection": "isolation_forest"}
+
+
+class UnsupervisedModel(BaseEstimator):
+    """The run's `Model` contract over an unsupervised registry entry, so a run trains, saves and loads it
+    like any other model; `outputs` gives what the task produces.
+
+    outputs(X) → (prediction, extra): clustering (cluster ids, -1 noise; None), anomaly detection (1/0 flags;
+    anomaly scores, higher is more anomalous), dimensionality reduction ((N, k) components; None).
+    """
+
+    def __init__(self, name: str = "kmeans", params: dict[str, Any] | None = None, random_state: int = 0) -> None:
+        self.name, self.params, self.random_state = name, params, random_state
+
+    @property
+    def task(self) -> str:
+        return get_unsupervised(self.name).task
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Per-epoch losses of the autoencoders; empty for the others."""
+        estimator = getattr(self, "estimator_", None)
+        inner = getattr(estimator, "autoencoder_", estimator)
+        return list(getattr(inner, "history_", []) or [])
+
+    def fit(self, X: np.ndarray, y: Any = None, X_val: Any = None, y_val: Any = None, sample_weight: Any = None,
+            *, callbacks: Any = ()) -> UnsupervisedModel:  # fmt: skip
+        """Fit on the training rows only; targets, validation rows and weights are not used."""
+        self.estimator_ = fit_unsupervised(self.name, self.params or {}, X, seed=self.random_state)
+        return self
+
+    def outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        check_is_fitted(self)
+        if self.task == "anomaly_detection":
+            scores, flags = anomaly_outputs(self.estimator_, X)
+            return flags.astype(np.int64), scores
+        if self.task == "dimensionality_reduction":
+            return np.asarray(self.estimator_.transform(X), dtype=np.float64), None
+        return np.asarray(self.estimator_.predict(X), dtype=np.int64), None
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.outputs(X)[0]
+
+    def predict_proba(self, X: np.ndarray) -> None:
+        return None
+
+    def save(self, directory: Path) -> None:
+        check_is_fitted(self)
+        save_unsupervised(self.estimator_, self.name, self.params or {}, directory)
+
+
+def _load_model(directory: Path) -> UnsupervisedModel:
+    loaded = load_unsupervised(directory)
+    seed = json.loads((Path(directory) / "model.json").read_text())["seed"]
+    model = UnsupervisedModel(loaded.name, loaded.params, int(seed))
+    model.estimator_ = loaded.model
+    return model
+
+
+register_loader("unsupervised", _load_model)
 
 
 class LoadedUnsupervised(NamedTuple):

@@ -21,11 +21,12 @@ from typing import Any
 
 import pandas as pd
 
+from trainwell.config import UNSUPERVISED_TASKS
 from trainwell.errors import UserError
 from trainwell.files import write_text
 
 # Modules whose @section functions make up the report; imported on first use, like the model registry.
-SECTION_MODULES: list[str] = ["trainwell.report.sections", "trainwell.report.trust"]
+SECTION_MODULES: list[str] = ["trainwell.report.sections", "trainwell.report.trust", "trainwell.report.unsupervised"]
 
 
 @dataclass
@@ -151,12 +152,16 @@ def render_report(data: RunData) -> str:
 def _header(data: RunData, name: str) -> str:
     """Name, what was trained on what, and the headline numbers."""
     r = data.run
+    column = "labels" if data.task in UNSUPERVISED_TASKS else "target"  # an unsupervised label only scores
     facts = [r.get("task"), f"model {r.get('model')}" if r.get("model") else None,
-             f"target {r.get('target')}" if r.get("target") else None, r.get("started"),
+             f"{column} {r.get('target')}" if r.get("target") else None, r.get("started"),
              f"{fmt(r.get('duration_s'))} s" if r.get("duration_s") is not None else None]  # fmt: skip
     status = str(r.get("status", "unknown"))
-    badge = "" if status == "complete" else f' <span class="badge bad">{esc(status)}</span>'
-    primary = "accuracy" if data.task == "classification" else "r2"
+    # "saving": save_run builds the report as its last step, just before sealing the run as complete
+    badge = "" if status in ("complete", "saving") else f' <span class="badge bad">{esc(status)}</span>'
+    from trainwell.evaluate.metrics import primary_metric
+
+    primary = primary_metric(data.task)
     kpis = [(f"{split} {primary}", data.metrics.get(split, {}).get(primary)) for split in ("test", "validation")]
     cards = "".join(f'<div class="kpi"><span>{esc(k)}</span><b>{fmt(v)}</b></div>' for k, v in kpis if v is not None)
     verdict = (data.metrics.get("diagnosis") or {}).get("verdict")
@@ -192,7 +197,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         if math.isinf(value):
             return "∞" if value > 0 else "−∞"
-        return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
+        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
     return esc(value)
 
 

@@ -324,3 +324,149 @@ def group_bars(groups: Sequence[str], values: dict[str, Sequence[float | None]],
         ax.grid(axis="y", visible=False)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
         return to_svg(fig)
+
+
+# ---------------------------------------------------------------- unsupervised
+
+NOISE = "noise"  # the group label of rows a density clusterer left out (-1): drawn grey, listed last
+# the palette without its grey (kept for noise) and one more colour, so ten classes get ten colours
+_GROUP_COLORS = (*(c for c in PALETTE if c != "#6b7280"), "#1f3a5f")
+MAX_LEGEND = 12  # more groups than this: colours only, a legend would cover the plot
+
+
+def group_key(label: str) -> tuple[bool, bool, float, str]:
+    """Sort key for cluster ids and class labels: numbers in numeric order, other text after, noise last."""
+    try:
+        number = float(label)
+    except ValueError:
+        return label == NOISE, True, 0.0, label
+    return False, False, number, label
+
+
+def _group_color(name: str, names: Sequence[str]) -> str:
+    """The same colour for a group in every plot: by its place among `names` (sorted by group_key)."""
+    if name == NOISE:
+        return NEUTRAL
+    return _GROUP_COLORS[list(names).index(name) % len(_GROUP_COLORS)]
+
+
+def cluster_sizes(labels: Sequence[str], counts: Sequence[int], title: str) -> str:
+    """Rows per cluster; noise in grey, so its share is visible next to the real clusters."""
+    n = len(labels)
+    with figure(min(3.2 + 0.22 * n, 7.5), 3.0) as (fig, ax):
+        bars = ax.bar(range(n), counts, color=[_group_color(label, labels) for label in labels])
+        if n <= 20:
+            ax.bar_label(bars, fmt="%d", fontsize=7)
+        ticks = np.arange(0, n, max(1, n // 30))
+        ax.set_xticks(ticks, [str(labels[i])[:12] for i in ticks], rotation=45 if n > 10 else 0,
+                      ha="right" if n > 10 else "center")  # fmt: skip
+        ax.set(xlabel="cluster", ylabel="rows", title=title)
+        ax.grid(axis="x", visible=False)
+        return to_svg(fig)
+
+
+def projection(x: np.ndarray, y: np.ndarray, axes: tuple[str, str], *, groups: np.ndarray | None = None,
+               values: np.ndarray | None = None, label: str = "",
+               marked: np.ndarray | None = None) -> str:  # fmt: skip
+    """Rows on two axes, coloured by group (categorical), by a value (colour bar) or in one colour.
+
+    `label` names what the colours stand for (legend title or colour-bar label); `marked` (bool per row) rings
+    rows, e.g. flagged anomalies. Subsampled and rasterized like the other scatters.
+    """
+    names = sorted(set(groups), key=group_key) if groups is not None else []  # before sampling: colours stay put
+    (keep,) = _sample(0, np.arange(len(x)))
+    x, y = x[keep], y[keep]
+    style = {"s": 8, "linewidths": 0, "rasterized": len(x) > RASTERIZE_ABOVE}
+    with figure(5.2, 3.8) as (fig, ax):
+        if groups is not None:
+            groups = groups[keep]
+            for name in names:
+                at = groups == name
+                ax.scatter(x[at], y[at], color=_group_color(name, names), alpha=0.7, label=str(name)[:20], **style)
+            if len(names) <= MAX_LEGEND:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=1.8, title=label or None)
+        elif values is not None:
+            values = values[keep]
+            order = np.argsort(values, kind="stable")  # the highest values drawn last, on top
+            points = ax.scatter(x[order], y[order], c=values[order], cmap="viridis", alpha=0.8, **style)
+            fig.colorbar(points, ax=ax, label=label, shrink=0.85)
+        else:
+            ax.scatter(x, y, color=TRAIN, alpha=0.6, **style)
+        if marked is not None and marked[keep].any():
+            at = marked[keep]
+            ax.scatter(x[at], y[at], s=26, facecolors="none", edgecolors="#c2413b", linewidths=0.8, label="flagged",
+                       rasterized=style["rasterized"])  # fmt: skip
+            ax.legend(loc="upper left")
+        ax.set(xlabel=axes[0], ylabel=axes[1], title="Projection")
+        return to_svg(fig)
+
+
+def sweep_curve(values: Sequence[int], scores: Sequence[float | None], chosen: int, criterion: str, param: str,
+                threshold: float | None = None) -> str:  # fmt: skip
+    """A criterion over candidate sizes with the chosen one marked; undefined scores leave gaps."""
+    from matplotlib.ticker import MaxNLocator
+
+    v = np.asarray(values, float)
+    s = np.array([np.nan if score is None else float(score) for score in scores])
+    with figure(4.6, 3.2) as (fig, ax):
+        ax.plot(v, s, color=TRAIN, marker="o", markersize=3.5)
+        ax.axvline(chosen, color=VAL, linestyle="--", linewidth=1, label=f"chosen: {chosen}")
+        at = (v == chosen) & np.isfinite(s)
+        ax.scatter(v[at], s[at], s=60, color=VAL, zorder=3)
+        if threshold is not None:
+            ax.axhline(threshold, color=NEUTRAL, linestyle=":", linewidth=1, label=f"{threshold:.0%} threshold")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel=param, ylabel=criterion.replace("_", " "), title=f"Choosing {param}")
+        ax.legend()
+        return to_svg(fig)
+
+
+def explained_variance(ratios: Sequence[float], threshold: float) -> str:
+    """Variance share per component (bars) and cumulated (line), against the share a reduction should keep."""
+    from matplotlib.ticker import MaxNLocator
+
+    r = np.asarray(ratios, float)
+    k = np.arange(1, len(r) + 1)
+    with figure(5.2, 3.2) as (fig, ax):
+        ax.bar(k, r, color=TRAIN, label="per component")
+        ax.plot(k, np.cumsum(r), color=VAL, marker="o" if len(r) <= 40 else None, markersize=3, label="cumulative")
+        ax.axhline(threshold, color=NEUTRAL, linestyle="--", linewidth=1, label=f"{threshold:.0%}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel="component", ylabel="share of variance", ylim=(0, 1.05), title="Explained variance")
+        ax.grid(axis="x", visible=False)
+        ax.legend(loc="center right")
+        return to_svg(fig)
+
+
+def dendrogram(linkage: np.ndarray, method: str, p: int = 30) -> str:
+    """The last `p` merges of a hierarchical clustering; leaf labels count the rows merged below them."""
+    from cycler import cycler
+    from scipy.cluster.hierarchy import dendrogram as draw
+
+    # scipy colours links "C1", "C2"...: resolved against this cycle when drawn, so the report's palette applies
+    with figure(5.6, 3.4) as (fig, ax), matplotlib.rc_context({"axes.prop_cycle": cycler(color=_GROUP_COLORS)}):
+        draw(linkage, truncate_mode="lastp", p=p, ax=ax, leaf_rotation=90, leaf_font_size=7,
+             above_threshold_color=NEUTRAL)  # fmt: skip
+        ax.set(ylabel=f"{method} distance", title="Dendrogram")
+        ax.grid(axis="x", visible=False)
+        return to_svg(fig)
+
+
+def score_histogram(scores: np.ndarray, anomaly: np.ndarray | None, cut: float | None, split: str) -> str:
+    """Anomaly scores, normal and labelled anomalies apart when labels exist, with the flag cut."""
+    edges = np.histogram_bin_edges(scores, bins=min(50, max(10, len(scores) // 10)))
+    # a few anomalies among many normal rows: a log scale keeps their bars visible
+    log = anomaly is not None and anomaly.any() and (~anomaly).sum() > 20 * anomaly.sum()
+    with figure(5.0, 3.2) as (fig, ax):
+        if anomaly is None:
+            ax.hist(scores, bins=edges, color=TRAIN, alpha=0.85)
+        else:
+            ax.hist(scores[~anomaly], bins=edges, color=TRAIN, alpha=0.65, label="normal", log=log)
+            ax.hist(scores[anomaly], bins=edges, color="#c2413b", alpha=0.75, label="anomaly", log=log)
+        if cut is not None:
+            ax.axvline(cut, color="#1f2937", linestyle="--", linewidth=1, label="flag cut")
+        ax.set(xlabel="anomaly score (higher: more anomalous)", ylabel="rows (log scale)" if log else "rows",
+               title=f"Anomaly scores ({split})")  # fmt: skip
+        if anomaly is not None or cut is not None:
+            ax.legend()
+        return to_svg(fig)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwell.evaluate.metrics import CLASSIFICATION_METRICS, GREATER_IS_BETTER, REGRESSION_METRICS, primary_metric
+from trainwell.evaluate.metrics import GREATER_IS_BETTER, TASK_METRICS, primary_metric
 from trainwell.report import plots
 from trainwell.report.html import Raw, RunData, esc, figures, fmt, note, section, table
 
@@ -27,7 +27,7 @@ def metrics_section(data: RunData) -> str | None:
     splits = [s for s in SPLITS if data.metrics.get(s)]
     if not splits:
         return None
-    known = CLASSIFICATION_METRICS + REGRESSION_METRICS
+    known = TASK_METRICS.get(data.task, ())
     found = {k for s in splits for k, v in data.metrics[s].items() if isinstance(v, (int, float))}
     primary = primary_metric(data.task)
     names = sorted(found, key=lambda k: (k != primary, known.index(k) if k in known else len(known), k))
@@ -71,7 +71,8 @@ def learning_curves_section(data: RunData) -> str | None:
                              "validated): a validation curve still rising means more data would help."))  # fmt: skip
     if not parts:
         primary = primary_metric(data.task)
-        scores = {s: data.metrics[s][primary] for s in SPLITS if primary in data.metrics.get(s, {})}
+        scores = {s: data.metrics[s][primary] for s in SPLITS
+                  if isinstance(data.metrics.get(s, {}).get(primary), (int, float))}  # fmt: skip
         if len(scores) < 2:
             return None
         parts.append(figures(plots.split_bars(scores, primary), caption="No per-epoch history for this model: "

@@ -26,20 +26,26 @@ from trainwell.data.split import Splits
 from trainwell.errors import UserError
 from trainwell.evaluate.metrics import (
     GREATER_IS_BETTER,
+    require_labels,
     resolve_metric,
     score,
 )
 from trainwell.models.ensemble import ENSEMBLES
 from trainwell.models.fitted import Fitted
-from trainwell.models.registry import get_spec, list_models, parse_params
+from trainwell.models.registry import list_models, parse_params
+from trainwell.models.unsupervised import get_unsupervised
 from trainwell.run import Run, save_run, staged
 from trainwell.track.rundir import Stage, claim, default_run_dir
 from trainwell.tune.cv import cross_validate
+from trainwell.tune.space import model_tasks
 
 # Cheap families first, so a time budget still sees the widest spread of model kinds.
 DEFAULT_CANDIDATES = {
     "classification": ["logistic_regression", "knn", "lightgbm", "random_forest", "svm", "mlp"],
     "regression": ["linear_regression", "knn", "lightgbm", "random_forest", "svm", "mlp"],
+    "clustering": ["kmeans", "gaussian_mixture", "agglomerative", "hdbscan"],
+    "dimensionality_reduction": ["pca", "truncated_svd", "autoencoder"],
+    "anomaly_detection": ["isolation_forest", "local_outlier_factor", "one_class_svm", "autoencoder_detector"],
 }
 SVM_MAX_ROWS = 20_000  # kernel SVMs scale with rows squared: left out of the default list above this
 console = Console(stderr=True)
@@ -108,6 +114,7 @@ def compare(
             raise UserError("compare ranks models on the validation split; set split.validation > 0 "
                             "or validation.strategy: kfold")  # fmt: skip
         metric = resolve_metric("compare.metric", settings.metric, prep.task, len(prep.classes))
+        require_labels("compare.metric", metric, prep.task, prep.labelled, ds.name)
         setup = Setup(cfg, ds, prep, splits, metric, metric in GREATER_IS_BETTER)
         names, skipped = candidates(settings, cfg, prep.task, ds.image_shape, len(splits.train))
         budget = Budget(settings.time_budget_s, started)
@@ -133,14 +140,15 @@ def candidates(settings: CompareConfig, cfg: ExperimentConfig, task: str, image_
         names = list(dict.fromkeys(settings.models))
         for name in names:
             try:
-                spec = get_spec(name)
+                tasks = model_tasks(cfg, name)
             except UserError as exc:
                 raise UserError(f"compare.models: {exc}") from None
-            if task not in spec.tasks:
+            if task not in tasks:
                 raise UserError(f'compare.models: "{name}" does not support {task}')
     else:
-        names = (["cnn"] if image_shape else []) + DEFAULT_CANDIDATES[task]  # a CNN is the likely winner on images
-        if n_train > SVM_MAX_ROWS:
+        cnn = ["cnn"] if image_shape and task in ("classification", "regression") else []  # likely best on images
+        names = cnn + list(DEFAULT_CANDIDATES[task])
+        if n_train > SVM_MAX_ROWS and "svm" in names:
             names.remove("svm")
             skipped.append({"model": "svm", "reason": f"over {SVM_MAX_ROWS} training rows; name it in compare.models"})
         if cfg.model.name not in ("auto", *names):
@@ -156,7 +164,7 @@ def run_candidates(setup: Setup, names: list[str], budget: Budget, skipped: list
         if entries and budget.spent():
             skipped.append({"model": name, "reason": budget.reason()})
             continue
-        params = setup.cfg.model.params if name == setup.cfg.model.name else {}
+        params = setup.cfg.model.params if name == setup.cfg.model.name else _shared_size(setup, name)
         entries.append(score_candidate(setup, name, params))
         _keep_leader_only(entries, setup)
         if not quiet:
@@ -167,7 +175,8 @@ def run_candidates(setup: Setup, names: list[str], budget: Budget, skipped: list
 def score_candidate(setup: Setup, name: str, params: dict[str, Any]) -> Entry:
     """Fit one candidate and score it on validation (holdout) or by k-fold mean; errors are recorded."""
     cfg, prep, splits = with_model(setup.cfg, name, params), setup.prep, setup.splits
-    entry = Entry(name, parse_params(name, params).model_dump(mode="json"))
+    # unsupervised parameters may hold n_clusters: auto; the fitted candidate records the value chosen
+    entry = Entry(name, parse_params(name, params).model_dump(mode="json") if prep.supervised else dict(params))
     tic = time.perf_counter()
     try:
         if cfg.validation.strategy == "kfold":
@@ -176,12 +185,28 @@ def score_candidate(setup: Setup, name: str, params: dict[str, Any]) -> Entry:
             entry.scores, entry.std = entry.cv["mean"], entry.cv["std"]
         else:
             entry.fitted = pipeline.fit_candidate(cfg, setup.ds, prep, splits.train, splits.validation)
+            entry.params = entry.fitted.params if not prep.supervised else entry.params
             metrics = score(entry.fitted, prep, splits.validation)
             entry.scores = {k: float(v) for k, v in metrics.items() if isinstance(v, float | int)}
     except Exception as exc:  # noqa: BLE001 - one failing family must not end the comparison
         entry.error, entry.fitted = f"{type(exc).__name__}: {exc}", None
     entry.fit_seconds = round(time.perf_counter() - tic, 3)
     return entry
+
+
+def _shared_size(setup: Setup, name: str) -> dict[str, Any]:
+    """Unsupervised candidates share the configured number of clusters/components (clusters: auto by default),
+    so they are compared at the same size; supervised candidates start from their registry defaults."""
+    if setup.prep.supervised:
+        return {}
+    size = get_unsupervised(name).size_param
+    if size is None:
+        return {}
+    configured = setup.cfg.model.params
+    value = configured.get("n_clusters", configured.get("n_components"))
+    if value is None:
+        return {size: "auto"} if setup.prep.task == "clustering" else {}
+    return {size: value}
 
 
 def with_model(cfg: ExperimentConfig, name: str, params: dict[str, Any]) -> ExperimentConfig:

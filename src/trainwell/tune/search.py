@@ -45,11 +45,13 @@ from trainwell.data.split import Splits
 from trainwell.errors import UserError
 from trainwell.evaluate.metrics import (
     GREATER_IS_BETTER,
+    require_labels,
     resolve_metric,
     score,
 )
 from trainwell.models.fitted import Fitted
 from trainwell.models.registry import auto_model_name, get_spec, model_tags, parse_params
+from trainwell.models.unsupervised import DEFAULT_MODEL
 from trainwell.pipeline import evaluate_splits, fit_candidate, load_and_split, resolve
 from trainwell.run import Run, save_run, staged
 from trainwell.track.rundir import claim, default_run_dir
@@ -129,9 +131,12 @@ def prepare_search(cfg: ExperimentConfig, frame: pd.DataFrame | None = None) -> 
     """Load and split the data once for all trials, then check the space and the metric against it."""
     ds, prep, splits = load_and_split(cfg, frame)
     if cfg.model.name == "auto" and "model.name" not in cfg.tune.space:  # model.X keys need a concrete model
-        cfg = apply_params(cfg, {"model.name": auto_model_name(prep.task, len(splits.train), ds.image_shape)})
+        name = auto_model_name(prep.task, len(splits.train), ds.image_shape) if prep.supervised else (  # type: ignore[arg-type]
+            DEFAULT_MODEL[prep.task])  # fmt: skip
+        cfg = apply_params(cfg, {"model.name": name})
     dims = parse_space(cfg, prep.task)
     metric = resolve_metric("tune.metric", cfg.tune.metric, prep.task, len(prep.classes))
+    require_labels("tune.metric", metric, prep.task, prep.labelled, ds.name)
     if cfg.validation.strategy == "holdout" and not len(splits.validation):
         raise UserError("split.validation is 0, but trials are scored on the validation split; "
                         "set split.validation > 0 (e.g. 0.15)")  # fmt: skip
@@ -328,7 +333,8 @@ class Objective:
     def __init__(self, search: Search) -> None:
         self.search = search
         # Boosting rounds are reported only when no trial counts epochs, so a pruner never compares the two.
-        families = {get_spec(m).family for m in model_candidates(search.cfg, search.prep.task)}
+        supervised = search.prep.supervised
+        families = {get_spec(m).family for m in model_candidates(search.cfg, search.prep.task)} if supervised else set()
         self.report_rounds = "neural" not in families
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -352,6 +358,8 @@ class Objective:
         return validation_score(fitted, s)
 
     def _reports(self, model: str) -> bool:
+        if not self.search.prep.supervised:  # unsupervised models have no per-epoch validation score
+            return False
         return get_spec(model).family == "neural" or (model == "lightgbm" and self.report_rounds)
 
 
@@ -373,7 +381,8 @@ def validation_score(fitted: Fitted, search: Search) -> float:
     scores = score(fitted, prep, rows)
     if search.metric not in scores:
         raise UserError(f"tune.metric {search.metric} cannot be computed for model {fitted.name}; pick another")
-    return float(scores[search.metric])  # type: ignore[arg-type]
+    value = scores[search.metric]
+    return math.nan if value is None else float(value)  # None: undefined here (one cluster); the trial fails
 
 
 def refit_budget(fitted: Fitted, cfg: ExperimentConfig, best_epoch: int) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from typing import Any
 import optuna
 from pydantic import BaseModel
 
-from trainwell.config import ExperimentConfig, SearchDimension, load_config, set_dotted
+from trainwell.config import UNSUPERVISED_TASKS, ExperimentConfig, SearchDimension, load_config, set_dotted
 from trainwell.errors import UserError, did_you_mean
-from trainwell.models.registry import get_spec, parse_params
+from trainwell.models.registry import get_spec, validate_params
+from trainwell.models.unsupervised import get_unsupervised
 
 NOT_TUNABLE = ("tune", "name")  # tuning the tuner, or renaming the run, means nothing
 SCALARS = (type(None), bool, int, float, str)  # what Optuna stores as a categorical choice as is
@@ -89,12 +90,25 @@ def model_candidates(cfg: ExperimentConfig, task: str) -> list[str]:
                         "choices: [mlp, lightgbm]}")  # fmt: skip
     for name in dim.choices:
         try:
-            spec = get_spec(str(name))
+            tasks = model_tasks(cfg, str(name))
         except UserError as exc:
             raise UserError(f"tune.space.model.name: {exc}") from None
-        if task not in spec.tasks:
+        if task not in tasks:
             raise UserError(f'tune.space.model.name: model "{name}" does not support {task}')
     return [str(c) for c in dim.choices]
+
+
+def model_params(cfg: ExperimentConfig, name: str) -> type[BaseModel]:
+    """The parameters class of model `name` in the registry of the config's task (supervised or not)."""
+    if cfg.data.task in UNSUPERVISED_TASKS:
+        return get_unsupervised(name).params
+    return get_spec(name).params
+
+
+def model_tasks(cfg: ExperimentConfig, name: str) -> frozenset[str]:
+    if cfg.data.task in UNSUPERVISED_TASKS:
+        return frozenset({get_unsupervised(name).task})
+    return get_spec(name).tasks
 
 
 def _dimension(key: str, spec: SearchDimension, cfg: ExperimentConfig, candidates: list[str]) -> Dimension:
@@ -142,9 +156,9 @@ def _check_key(where: str, key: str, cfg: ExperimentConfig, candidates: list[str
     if section == "model" and len(rest) == 1:
         if rest[0] == "name":
             return set(candidates)
-        models = {m for m in candidates if rest[0] in get_spec(m).params.model_fields}
+        models = {m for m in candidates if rest[0] in model_params(cfg, m).model_fields}
         if not models:
-            known = sorted({f for m in candidates for f in get_spec(m).params.model_fields})
+            known = sorted({f for m in candidates for f in model_params(cfg, m).model_fields})
             raise UserError(f'{where}: no candidate model ({", ".join(candidates)}) has a parameter "{rest[0]}"'
                             f'{did_you_mean(rest[0], known)}; known: {", ".join(known)}')  # fmt: skip
         return models
@@ -169,7 +183,7 @@ def _check_value(where: str, key: str, value: Any, cfg: ExperimentConfig, models
     try:
         if key.startswith("model.") and key != "model.name":
             for name in models:
-                parse_params(name, {key.split(".", 1)[1]: value})
+                validate_params(name, model_params(cfg, name), {key.split(".", 1)[1]: value})
         else:
             apply_params(cfg, {key: value})
     except UserError as exc:
@@ -196,7 +210,7 @@ def apply_params(cfg: ExperimentConfig, params: dict[str, Any]) -> ExperimentCon
     raw = cfg.model_dump(mode="json")
     name = params.get("model.name", cfg.model.name)
     if name != cfg.model.name:
-        accepted = get_spec(name).params.model_fields
+        accepted = model_params(cfg, name).model_fields
         raw["model"] = {"name": name, **{k: v for k, v in cfg.model.params.items() if k in accepted}}
     for key, value in params.items():
         set_dotted(raw, key, value)
