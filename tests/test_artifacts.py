@@ -70,7 +70,7 @@ def _evidence_models() -> list[Any]:
                            train=TrainConfig())  # fmt: skip
         model = create_model(name, params, ctx)
         model.fit(*data[task], X[:20], data[task][1][:20])
-        fitted.append(model.estimator)  # type: ignore[attr-defined]
+        fitted.append(model.estimator_)  # type: ignore[attr-defined]
     return fitted
 
 

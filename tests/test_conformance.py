@@ -87,6 +87,8 @@ def test_model_is_an_estimator(name: str, task: str) -> None:
     assert get_tags(model).estimator_type == ("classifier" if task == "classification" else "regressor")
     assert abilities.probabilities == (task == "classification")
     assert abilities.epoch_history == (get_spec(name).family == "neural")
+    declared = get_spec(name).abilities  # what tuning and cross-validation read before a model exists
+    assert all(getattr(abilities, k) for k, v in vars(declared).items() if v is True), (declared, abilities)
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, n_features)).astype(np.float32)

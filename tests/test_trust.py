@@ -275,8 +275,8 @@ def test_fairness_options(fair_run: Run, tmp_path: Path) -> None:
     # the same rows and split, different sample weights: the fitted coefficients must differ
     coef = {r["feature"]: r["coefficient"] for r in weighted.metrics["model_importance"]["features"]}
     base = {r["feature"]: r["coefficient"] for r in fair_run.metrics["model_importance"]["features"]}
-    assert coef.keys() == base.keys() == {"num__x1", "num__x2"}
-    assert abs(coef["num__x1"] - base["num__x1"]) > 1e-3
+    assert coef.keys() == base.keys() == {"x1", "x2"}
+    assert abs(coef["x1"] - base["x1"]) > 1e-3
 
     kept = trainwell.train(no_compare, data=frame, run_dir=tmp_path / "kept", quiet=True,
                            **{"fairness.keep_in_features": True})  # fmt: skip
@@ -328,17 +328,17 @@ def test_explanations_find_the_signal(cli, tmp_path: Path, model: str, method: s
     assert importance["method"] == "permutation" and importance["split"] == "validation"
     table = importance["features"]
     assert [r["rank"] for r in table] == [1, 2, 3, 4]
-    assert table[0]["feature"] == "num__signal" and table[0]["importance"] > 0.2
+    assert table[0]["feature"] == "signal" and table[0]["importance"] > 0.2
     assert all(r["importance"] < table[0]["importance"] / 4 for r in table[1:])
     assert run.metrics["model_importance"]["method"] == method
-    assert run.metrics["model_importance"]["features"][0]["feature"] == "num__signal"
+    assert run.metrics["model_importance"]["features"][0]["feature"] == "signal"
 
     rows = run.explain(frame.head(3))
     assert len(rows) == 3
     assert [r["prediction"] for r in rows] == ["yes", "no", "yes"] == list(run.predict(frame.head(3)))
     for row in rows:
         assert row["method"] == method and len(row["contributions"]) == 4  # top_k 5, but only 4 features
-        assert row["contributions"][0]["feature"] == "num__signal", row
+        assert row["contributions"][0]["feature"] == "signal", row
         assert row["contributions"][0]["contribution"] > 0  # it pushes toward the predicted class
 
     data = _csv(tmp_path, "rows.csv", frame)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import signal
+import statistics
 import sys
 import warnings
 from collections.abc import Iterator
@@ -125,6 +126,12 @@ def _print_findings(audit: dict[str, Any], *, everything: bool = False) -> None:
 
 def _print_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> None:
     splits = [s for s in ("train", "validation", "test") if s in metrics]
+    if not splits:  # an agent: its final evaluation over fresh episodes
+        e = metrics.get("evaluation") or {}
+        out.print(f"{info['model']} on {info.get('env', {}).get('id')}: mean return {e.get('mean_return', 0):.1f} ± "
+                  f"{e.get('std_return', 0):.1f} over {e.get('episodes')} deterministic episodes "
+                  f"(min {e.get('min_return', 0):.1f}, max {e.get('max_return', 0):.1f})", highlight=False)
+        return
     names = [k for k in metrics[splits[0]] if k != "confusion_matrix" and not isinstance(metrics[splits[0]][k], list)]
     labels = f"target {info['target']}"
     if info["task"] in UNSUPERVISED_TASKS:
@@ -360,6 +367,30 @@ def clean(
 
 
 @app.command()
+def play(
+    run_dir: Annotated[Path, typer.Argument(help="A reinforcement-learning run folder.")],
+    episodes: Annotated[int, typer.Option(min=1, help="Deterministic episodes to play.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the first episode (the next ones count up).")] = 0,
+    record: Annotated[Path | None, typer.Option(help="Write the first episode's frames to this .gif.")] = None,
+) -> None:
+    """Play a trained agent in its environment: prints each episode's return; --record writes a GIF."""
+    from trainwell.reinforcement import play_episodes
+    from trainwell.run import Run
+
+    run = Run.load(run_dir)
+    if run.task != "reinforcement_learning":
+        raise UserError(f"{run_dir} is a {run.task} run; play needs an agent trained with an env config")
+    if record is not None and record.suffix.lower() != ".gif":
+        raise UserError(f"--record {record}: write a .gif file")
+    returns = play_episodes(run, episodes, seed=seed, record=record)
+    for i, total in enumerate(returns, start=1):
+        out.print(f"episode {i}: return {total:.1f}")
+    mean, std = statistics.fmean(returns), statistics.pstdev(returns)
+    out.print(f"mean return {mean:.1f} ± {std:.1f} over {len(returns)} episode(s)"
+              + (f"; frames written to {record}" if record else ""))  # fmt: skip
+
+
+@app.command()
 def datasets() -> None:
     """List the bundled datasets (all offline)."""
     from trainwell.data.sources import list_builtin
@@ -374,6 +405,7 @@ def datasets() -> None:
 def models() -> None:
     """List the registered models."""
     from trainwell.models.registry import list_models
+    from trainwell.models.rl import AGENTS
     from trainwell.models.unsupervised import list_unsupervised
 
     table = Table("name", "family", "tasks", "description")
@@ -381,6 +413,8 @@ def models() -> None:
         table.add_row(spec.name, spec.family, ", ".join(sorted(spec.tasks)), spec.description)
     for u in list_unsupervised():
         table.add_row(u.name, "unsupervised", u.task, u.description)
+    for a in AGENTS.values():
+        table.add_row(a.name, "rl", "reinforcement_learning (env)", f"{a.description} Actions: {', '.join(a.actions)}.")
     out.print(table)
 
 

@@ -293,6 +293,23 @@ class CompareConfig(Section):
     ensemble: Literal["voting", "stacking"] = Field("voting", description="The ensemble ensemble_top_k builds.")
 
 
+class EnvConfig(Section):
+    """Reinforcement learning: the environment an agent learns in, instead of a `data` table."""
+
+    id: str = Field(..., description="A registered Gymnasium id (CartPole-v1, Pendulum-v1, ...), or your own "
+                    "environment as path/to/file.py:ClassName (checked with Gymnasium's environment checker).")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the environment.")
+    n_envs: int = Field(1, ge=1, description="Environments stepped side by side (vectorised) while training.")
+    total_timesteps: int = Field(50_000, ge=1, description="Environment steps to train for, at most.")
+    target_return: float | None = Field(
+        None, description="Stop once the mean evaluation return reaches this (None: train all timesteps)."
+    )
+    eval_every: int = Field(5_000, ge=1, description="Timesteps between evaluations during training.")
+    eval_episodes: int = Field(10, ge=1, description="Deterministic episodes per evaluation during training.")
+    final_episodes: int = Field(20, ge=1, description="Deterministic episodes of the final evaluation.")
+    max_episode_steps: int | None = Field(None, ge=1, description="Cut episodes at this length (None: the env's).")
+
+
 class ExperimentConfig(Section):
     """One experiment: data in, a tested and saved model out."""
 
@@ -308,6 +325,8 @@ class ExperimentConfig(Section):
     compare: CompareConfig = Field(default_factory=CompareConfig, description="Model comparison (trainwell compare).")
     audit: AuditConfig = Field(default_factory=AuditConfig, description="The data audit run before training.")
     fairness: FairnessConfig = Field(default_factory=FairnessConfig, description="Fairness across groups.")
+    env: EnvConfig | None = Field(None, description="Reinforcement learning: train an agent in this environment "
+                                  "(then `data` is not used and model.name is ppo, a2c, dqn, sac or td3).")
 
 
 # ---------------------------------------------------------------- loading, overrides, errors

@@ -47,8 +47,13 @@ def train(
                             "--run-dir or overrides with it")  # fmt: skip
         stage = claim(resume, resume=True)
         cfg, frame = _resumed_config(stage), data if isinstance(data, pd.DataFrame) else None
+        if cfg.env is not None:
+            stage.abandon()
+            raise UserError("--resume continues supervised runs from their checkpoint; train the agent again")
     else:
         cfg, frame = resolve(config, data, overrides)
+        if cfg.env is not None:
+            return _train_agent(cfg, run_dir, quiet=quiet)
         stage = claim(run_dir or default_run_dir(cfg.name))
         write_text(stage.path / "config.yaml", dump_config(cfg))  # what --resume starts from
     with staged(stage):
@@ -61,6 +66,16 @@ def train(
         metrics, outputs = evaluate_splits(fitted, prep, splits)
         metrics |= cv_section(cfg, ds, prep, splits, quiet=quiet)
         return save_run(cfg, ds, prep, splits, fitted, metrics, outputs, stage=stage, started=started)
+
+
+def _train_agent(cfg: ExperimentConfig, run_dir: str | Path | None, *, quiet: bool) -> Run:
+    """Reinforcement learning (`env` instead of `data`): the agent is trained and saved as a run."""
+    from trainwell.reinforcement import check_config, train_agent
+
+    check_config(cfg)
+    stage = claim(run_dir or default_run_dir(cfg.name))
+    with staged(stage):
+        return train_agent(cfg, stage, quiet=quiet, started=time.time())
 
 
 def _resumed_config(stage: Stage) -> ExperimentConfig:
@@ -90,21 +105,21 @@ def reproduce(run_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
     Returns {"match", "data_match", "compared", "differences": [{"metric", "original", "again"}]}.
     """
     original = Run.load(run_dir)
-    if not original.config.data.source:
+    if not original.config.data.source and original.config.env is None:
         raise UserError(f"{run_dir} was trained on an in-memory DataFrame (no data.source); "
                         "reproduce needs a file or builtin source")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="trainwell-reproduce-") as tmp:
         again = train(original.dir / "config.yaml", run_dir=Path(tmp) / "run", quiet=quiet)
-        again_fingerprint = again.info["data"]["fingerprint"]
+        again_fingerprint = again.info.get("data", {}).get("fingerprint")
         again_metrics = again.metrics
     differences, compared = [], 0
-    for split in ("train", "validation", "test"):
+    for split in ("train", "validation", "test", "evaluation"):  # evaluation: an agent's final returns
         before, after = original.metrics.get(split, {}), again_metrics.get(split, {})
         for name in sorted(set(before) | set(after)):
             compared += 1
             if before.get(name) != after.get(name):
                 differences.append({"metric": f"{split}.{name}", "original": before.get(name),
                                     "again": after.get(name)})  # fmt: skip
-    data_match = again_fingerprint == original.info["data"]["fingerprint"]
+    data_match = again_fingerprint == original.info.get("data", {}).get("fingerprint")
     return {"match": not differences and data_match, "data_match": data_match, "compared": compared,
             "differences": differences}  # fmt: skip

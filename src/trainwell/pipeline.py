@@ -116,23 +116,21 @@ def fit_candidate(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, train_rows
         checkpoint_dir=checkpoints.directory if checkpoints else None, resume=bool(checkpoints and checkpoints.resume),
     )  # fmt: skip
     model = create_model(name, params, ctx)
-    fitted = Fitted(name, params, model, preparer, features, np.asarray(train_rows))
-    weights = None
-    if cfg.fairness.sensitive and cfg.fairness.mitigation == "reweighing":
+    weights, groups = None, {}
+    fairness = cfg.fairness
+    if fairness.sensitive and fairness.mitigation == "reweighing":
         from trainwell.models.mitigation import reweighing_weights
 
         weights = reweighing_weights(prep.y[train_rows], prep.frame.iloc[train_rows][prep.sensitive])
-    val = (fitted.transform(prep, val_rows), prep.y[val_rows]) if len(val_rows) else (None, None)
-    model.fit(X, prep.y[train_rows], *val, sample_weight=weights, callbacks=callbacks)
-    if cfg.fairness.sensitive and cfg.fairness.mitigation in ("exponentiated_gradient", "threshold_optimizer"):
+    if fairness.sensitive and fairness.mitigation in ("exponentiated_gradient", "threshold_optimizer"):
         from trainwell.models.fair import FairModel
 
-        def groups(rows: np.ndarray) -> pd.DataFrame:
-            return prep.frame.iloc[rows][prep.sensitive]
-
-        held_out = (val[0], val[1], groups(val_rows)) if len(val_rows) else None
-        fitted.model = FairModel.mitigate(model, cfg.fairness, (X, prep.y[train_rows], groups(train_rows)), held_out,
-                                          cfg.seed)  # fmt: skip
+        model = FairModel(model, fairness.mitigation, fairness.constraint, fairness.difference_bound, cfg.seed)
+        groups = {"sensitive_features": prep.frame.iloc[train_rows][prep.sensitive],
+                  "sensitive_val": prep.frame.iloc[val_rows][prep.sensitive]}  # fmt: skip
+    fitted = Fitted(name, params, model, preparer, features, np.asarray(train_rows))
+    val = (fitted.transform(prep, val_rows), prep.y[val_rows]) if len(val_rows) else (None, None)
+    model.fit(X, prep.y[train_rows], *val, sample_weight=weights, callbacks=callbacks, **groups)
     return fitted
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from trainwell.artifacts import build_manifest, verify_manifest
 from trainwell.config import UNSUPERVISED_TASKS, ExperimentConfig, dump_config, load_config
-from trainwell.data.prepare import load_preparer, save_preparer
+from trainwell.data.prepare import feature_names, load_preparer, save_preparer
 from trainwell.data.prepared import Prepared
 from trainwell.data.sources import Dataset, read_table
 from trainwell.data.split import Splits
@@ -26,7 +26,7 @@ from trainwell.evaluate.analysis import BACKGROUND, analyse, save_background
 from trainwell.evaluate.metrics import compute_metrics
 from trainwell.files import write_json, write_text
 from trainwell.models.fitted import Fitted, Outputs
-from trainwell.models.registry import Model, load_model
+from trainwell.models.registry import Model, load_model, model_tags
 from trainwell.report.html import write_report
 from trainwell.track.guarantees import check_guarantees
 from trainwell.track.rundir import Stage, final_path, is_staging, library_versions
@@ -81,7 +81,9 @@ class Run:
         config = load_config(directory / "config.yaml")
         metrics = read_json(directory / "metrics.json")
         model = load_model(directory / "model")
-        preparer = load_preparer(directory / "model" / "preparer.skops")
+        # an agent acts on observations: no table, no preparation
+        preparer = None if info.get("task") == "reinforcement_learning" else load_preparer(
+            directory / "model" / "preparer.skops")  # fmt: skip
         return cls(directory, config, info, metrics, model, preparer)
 
     @property
@@ -159,14 +161,15 @@ class Run:
         X = self.features(frame, source)
         if not self.supervised:  # (clusters, None), (anomaly flags, scores) or (components, None)
             return self.model.outputs(X)  # type: ignore[attr-defined]
-        if getattr(self.model, "needs_sensitive", False):  # a per-group threshold mitigation decides by group
+        if model_tags(self.model).needs_groups:  # a per-group threshold mitigation decides by group
             sensitive = list(self.info.get("sensitive") or [])
             missing = [c for c in sensitive if c not in frame.columns]
             if missing:
                 raise UserError(f"{source} is missing the sensitive column(s) {', '.join(missing)}: this model's "
                                 "per-group thresholds (fairness.mitigation threshold_optimizer) need them")  # fmt: skip
             groups = frame[sensitive]
-            return self.model.predict(X, groups), self.model.predict_proba(X, groups)  # type: ignore[call-arg]
+            return self.model.predict(X, sensitive_features=groups), self.model.predict_proba(  # type: ignore[call-arg]
+                X, sensitive_features=groups)  # fmt: skip
         proba = self.model.predict_proba(X) if self.task == "classification" else None
         return self.model.predict(X), proba
 
@@ -210,7 +213,7 @@ class Run:
             raise UserError(f"{self.dir} has no saved background rows for explanations; retrain it with this version")
         X = self.features(data)
         names = list(self.info["features"])
-        model = getattr(self.model, "base", self.model)  # a mitigated model is explained by its base model
+        model = getattr(self.model, "base_", self.model)  # a mitigated model is explained by its fitted base
         rows = explain_rows(model, X, names, background=load_background(path), top_k=top_k)
         if self.task == "classification":
             import re
@@ -360,7 +363,7 @@ def _run_info(cfg: ExperimentConfig, fitted: Fitted, ds: Dataset, prep: Prepared
         "schema": prep.schema,
         "input_columns": fitted.features,
         "sensitive": prep.sensitive,
-        "features": [str(f) for f in fitted.preparer.get_feature_names_out()],
+        "features": feature_names(fitted.preparer),
         "image_shape": list(ds.image_shape) if ds.image_shape else None,
         "data": prep.info,
         "splits": splits.summary(prep.frame),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from sklearn.base import clone
 
 from trainwell.artifacts import SKOPS_ALLOWED
 from trainwell.config import ColumnType, PrepareConfig
-from trainwell.data.prepare import build_preparer, load_preparer, save_preparer
+from trainwell.data.prepare import build_preparer, describe_features, feature_names, load_preparer, save_preparer
 from trainwell.errors import UserError
 
 SCHEMA: dict[str, ColumnType] = {
@@ -33,8 +34,8 @@ def frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def names(preparer: object) -> list[str]:
-    return [str(n) for n in preparer.get_feature_names_out()]  # type: ignore[attr-defined]
+def names(preparer: Any) -> list[str]:
+    return feature_names(preparer)
 
 
 def column(X: np.ndarray, preparer: object, name: str) -> np.ndarray:
@@ -58,23 +59,22 @@ def test_output_is_dense_float32_with_named_columns_and_no_nan() -> None:
     X = preparer.fit_transform(train)
     assert isinstance(X, np.ndarray) and X.dtype == np.float32 and not np.isnan(X).any()
     assert X.shape == (len(train), len(names(preparer)))
-    assert names(preparer)[:3] == ["num__age", "missing__missingindicator_age", "bool__member"]
-    assert {"cat__city_paris", "cat__city_missing", "date__signup_year", "date__signup_dayofweek"} <= set(
-        names(preparer)
-    )
-    assert any(n.startswith("text__review_") for n in names(preparer))
+    assert names(preparer)[:3] == ["age", "age (missing)", "member"]
+    assert {"city=paris", "city=missing", "signup.year", "signup.dayofweek"} <= set(names(preparer))
+    assert 'review:"great"' in names(preparer)
+    assert len(set(names(preparer))) == len(names(preparer)) and not any("__" in n for n in names(preparer))
 
 
 def test_numeric_is_imputed_with_the_train_median_then_standardised() -> None:
     train = frame()
     preparer = build_preparer(SCHEMA, PrepareConfig(impute_numeric="median", scaling="standard"))
     X = preparer.fit_transform(train)
-    age = column(X, preparer, "num__age")
+    age = column(X, preparer, "age")
     assert abs(age.mean()) < 1e-5 and abs(age.std() - 1) < 1e-5
     filled = train["age"].fillna(train["age"].median())
     expected_missing = (train["age"].median() - filled.mean()) / filled.std(ddof=0)
     np.testing.assert_allclose(age[train["age"].isna().to_numpy()], expected_missing, rtol=1e-5)
-    np.testing.assert_array_equal(column(X, preparer, "missing__missingindicator_age"), train["age"].isna())
+    np.testing.assert_array_equal(column(X, preparer, "age (missing)"), train["age"].isna())
 
 
 def test_messy_predict_rows_are_handled_not_crashed() -> None:
@@ -82,12 +82,12 @@ def test_messy_predict_rows_are_handled_not_crashed() -> None:
     rows = messy_rows()
     X = preparer.transform(rows)
     assert X.dtype == np.float32 and not np.isnan(X).any()
-    assert column(X, preparer, "missing__missingindicator_age")[0] == 1  # "forty" became missing
-    assert column(X, preparer, "num__age")[0] == pytest.approx(frame()["age"].median(), rel=1e-6)
-    city = X[1, [i for i, n in enumerate(names(preparer)) if n.startswith("cat__city_")]]
+    assert column(X, preparer, "age (missing)")[0] == 1  # "forty" became missing
+    assert column(X, preparer, "age")[0] == pytest.approx(frame()["age"].median(), rel=1e-6)
+    city = X[1, [i for i, n in enumerate(names(preparer)) if n.startswith("city=")]]
     assert city.sum() == 0  # unseen category: no known column lights up
-    assert column(X, preparer, "bool__member")[2] in (0.0, 1.0)  # imputed with the most frequent
-    assert (X[3, [i for i, n in enumerate(names(preparer)) if n.startswith("text__")]] == 0).all()
+    assert column(X, preparer, "member")[2] in (0.0, 1.0)  # imputed with the most frequent
+    assert (X[3, [i for i, n in enumerate(names(preparer)) if n.startswith("review:")]] == 0).all()
 
 
 def test_boolean_words_become_exact_zero_and_one() -> None:
@@ -96,6 +96,7 @@ def test_boolean_words_become_exact_zero_and_one() -> None:
     X = preparer.transform(train)
     np.testing.assert_array_equal(X[:, 0], [1, 0, 1, 0, 0])  # missing → most frequent ("no")
     np.testing.assert_array_equal(X[:, 1], [1, 0, 0, 1, 1])  # other two values: sorted, the later is 1
+    assert [f.levels for f in describe_features(preparer)] == [("false", "true"), ("f", "m")]
 
 
 def test_boolean_override_on_a_many_valued_column_says_what_to_do() -> None:
@@ -107,7 +108,7 @@ def test_boolean_override_on_a_many_valued_column_says_what_to_do() -> None:
 def test_max_categories_groups_rare_ones_and_ordinal_marks_unknown() -> None:
     train = pd.DataFrame({"c": list("aaaaabbbbcccdde") + [3, 3.0, "3"]})
     onehot = build_preparer({"c": "categorical"}, PrepareConfig(max_categories=3)).fit(train)
-    assert names(onehot) == ["cat__c_a", "cat__c_b", "cat__c_infrequent_sklearn"]
+    assert names(onehot) == ["c=a", "c=b", "c=(other)"]
     ordinal = build_preparer({"c": "categorical"}, PrepareConfig(encoding="ordinal")).fit(train)
     codes = ordinal.transform(pd.DataFrame({"c": ["a", "zzz", 3, "3.0"]}))[:, 0]
     assert codes[1] == -1 and codes[2] == ordinal.transform(pd.DataFrame({"c": ["3"]}))[0, 0] != -1
@@ -126,7 +127,7 @@ def test_datetime_parts_are_extracted() -> None:
 def test_text_vocabulary_is_bounded_and_needs_two_documents() -> None:
     train = pd.DataFrame({"t": ["red fox", "red dog", "blue whale"] * 2 + ["unique"]})
     preparer = build_preparer({"t": "text"}, PrepareConfig()).fit(train)
-    assert names(preparer) == ["text__t_blue", "text__t_dog", "text__t_fox", "text__t_red", "text__t_whale"]
+    assert names(preparer) == ['t:"blue"', 't:"dog"', 't:"fox"', 't:"red"', 't:"whale"']
 
 
 def test_clip_outliers_uses_train_quartiles() -> None:
@@ -211,5 +212,53 @@ def test_columns_empty_in_the_training_split_keep_their_width_silently() -> None
         warnings.simplefilter("error")
         preparer = build_preparer(schema, PrepareConfig()).fit(train)
         X = preparer.transform(pd.DataFrame({"n": [5.0], "c": ["new"], "t": ["some words"], "x": [2.5]}))
-    assert names(preparer) == ["num__n", "num__x", "missing__missingindicator_n", "cat__c_missing"]
+    assert names(preparer) == ["n", "x", "n (missing)", "c=missing"]
     assert X.shape == (1, 4) and not np.isnan(X).any()
+
+
+# ---------------------------------------------------------------- names and units in the user's terms
+
+
+@pytest.mark.parametrize("scaling", ["standard", "minmax", "robust", "none"])
+def test_described_features_match_the_output_columns_and_undo_the_scaling(scaling: str) -> None:
+    """Each described column is the one the preparer writes, and `original` gives back the user's values."""
+    train = frame()
+    cfg = PrepareConfig(scaling=scaling, impute_numeric="median")  # type: ignore[arg-type]
+    preparer = build_preparer(SCHEMA, cfg).fit(train)
+    X = preparer.transform(train)
+    described = describe_features(preparer)
+    assert len(described) == X.shape[1] == len(preparer.get_feature_names_out())
+    by_name = {f.name: (j, f) for j, f in enumerate(described)}
+    j, age = by_name["age"]
+    filled = train["age"].fillna(train["age"].median()).to_numpy()
+    np.testing.assert_allclose(age.original(X[:, j]), filled, rtol=1e-5)
+    j, month = by_name["signup.month"]
+    np.testing.assert_allclose(month.original(X[:, j]), pd.to_datetime(train["signup"]).dt.month, rtol=1e-5)
+    j, paris = by_name["city=paris"]
+    assert paris.kind == "onehot" and paris.column == "city" and paris.category == "paris"
+    np.testing.assert_array_equal(X[:, j], train["city"] == "paris")
+    assert by_name["member"][1].levels == ("false", "true") and by_name["age (missing)"][1].kind == "missing"
+    assert {f.column for f in described if f.kind == "text"} == {"review"}
+
+
+def test_ordinal_codes_name_their_categories() -> None:
+    train = pd.DataFrame({"size": ["s", "m", "l", "m"]})
+    preparer = build_preparer({"size": "categorical"}, PrepareConfig(encoding="ordinal")).fit(train)
+    (size,) = describe_features(preparer)
+    codes = preparer.transform(train)[:, 0].astype(int)
+    assert size.name == "size" and [size.levels[c] for c in codes] == ["s", "m", "l", "m"]
+
+
+def test_colliding_names_keep_the_users_own_and_number_the_made_up_ones() -> None:
+    """A numeric column literally called "city=paris" keeps its name; the one-hot column gets "#2"."""
+    train = pd.DataFrame({"city": ["paris", "lyon", "paris"], "city=paris": [1.0, 2.0, np.nan],
+                          "x (missing)": [1.0, 2.0, 3.0], "x": [np.nan, 1.0, 2.0]})  # fmt: skip
+    schema: dict[str, ColumnType] = {"city": "categorical", "city=paris": "numeric", "x (missing)": "numeric",
+                                     "x": "numeric"}  # fmt: skip
+    preparer = build_preparer(schema, PrepareConfig()).fit(train)
+    X = preparer.transform(train)
+    got = names(preparer)
+    assert got == ["city=paris", "x (missing)", "x", "city=paris (missing)", "x (missing) #2", "city=lyon",
+                   "city=paris #2"]  # fmt: skip
+    np.testing.assert_array_equal(X[:, got.index("city=paris #2")], [1, 0, 1])
+    np.testing.assert_array_equal(X[:, got.index("x (missing) #2")], [1, 0, 0])

@@ -6,12 +6,15 @@ import functools
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
+from trainwell.config import PrepareConfig
+from trainwell.data.prepare import build_preparer, describe_features
 from trainwell.errors import UserError
 from trainwell.evaluate.explain import (
     explain_rows,
@@ -169,6 +172,31 @@ def test_partial_dependence_follows_the_model() -> None:
         partial_dependence_curves(linear, X, [9], NAMES)
     with pytest.raises(UserError, match="feature 'signl'"):
         partial_dependence_curves(linear, X, ["signl"], NAMES)
+
+
+def test_partial_dependence_reads_in_the_columns_own_units() -> None:
+    """Through a fitted preparer: age per year (not per standard deviation), city over its categories."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.uniform(20, 70, 300), "city": rng.choice(["lyon", "nice", "paris"], 300)})
+    y = 0.1 * frame["age"] + frame["city"].map({"lyon": 0.0, "nice": 1.0, "paris": 3.0}) + rng.normal(0, 0.1, 300)
+    preparer = build_preparer({"age": "numeric", "city": "categorical"}, PrepareConfig()).fit(frame)
+    X, described = preparer.transform(frame), describe_features(preparer)
+    names = [f.name for f in described]
+    model = LinearRegression().fit(X, y)
+    curves = partial_dependence_curves(model, X, ["age", "city=nice", "city=paris"], names, described=described)
+    age, city = curves  # two categories of one column give one curve
+    assert age["units"] == "original" and 20 <= min(age["grid"]) < 30 and 60 < max(age["grid"]) <= 70
+    assert np.diff(age["average"][0]) / np.diff(age["grid"]) == pytest.approx(np.full(19, 0.1), rel=0.03)
+    assert np.ptp(age["grid_prepared"]) < 4  # what the model saw: standardised
+    assert city["feature"] == "city" and city["kind"] == "categorical" and city["grid"] == ["lyon", "nice", "paris"]
+    assert np.diff(city["average"][0]) == pytest.approx([1.0, 2.0], abs=0.05)
+    json.dumps(curves, allow_nan=False)
+    ordinal = build_preparer({"age": "numeric", "city": "categorical"}, PrepareConfig(encoding="ordinal")).fit(frame)
+    X, described = ordinal.transform(frame), describe_features(ordinal)
+    paris = LogisticRegression().fit(X, frame["city"] == "paris")
+    (curve,) = partial_dependence_curves(paris, X, ["city"], ["age", "city"], described=described)
+    assert curve["grid"] == ["lyon", "nice", "paris"] and curve["outputs"] == ["probability of class True"]
+    assert curve["average"][0][2] > curve["average"][0][0]
 
 
 def test_regression_rows_add_up() -> None:

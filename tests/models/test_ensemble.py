@@ -35,7 +35,7 @@ def test_soft_voting_on_breast_cancer_averages_member_probabilities(tmp_path: Pa
     run = trainwell.train(None, data={"source": "builtin:breast_cancer"}, model="voting", quiet=True,
                           run_dir=tmp_path / "run", **{"split.test": 0.2})  # fmt: skip
     assert run.metrics["test"]["accuracy"] >= 0.94
-    est = run.model.estimator  # type: ignore[attr-defined]
+    est = run.model.estimator_  # type: ignore[attr-defined]
     assert [name for name, _ in est.estimators] == ["logistic_regression", "knn", "lightgbm"]
     X = run.features(load_dataset("builtin:breast_cancer").frame.head(40))
     mean = np.mean([m.predict_proba(X) for m in est.estimators_], axis=0)
@@ -51,7 +51,7 @@ def test_hard_voting_takes_the_majority_and_has_no_probabilities(tmp_path: Path,
     assert "roc_auc" not in run.metrics["test"]  # no probabilities, so no AUC
     rows = frame.head(30)
     X = run.features(rows)
-    votes = np.stack([m.predict(X) for m in run.model.estimator.estimators_])  # type: ignore[attr-defined]
+    votes = np.stack([m.predict(X) for m in run.model.estimator_.estimators_])  # type: ignore[attr-defined]
     majority = (votes.sum(axis=0) >= 2).astype(int)  # two classes, three voters
     np.testing.assert_array_equal(run.model.predict(X), majority)
     with pytest.raises(UserError, match="gives no class probabilities"):
@@ -70,7 +70,7 @@ def test_stacking_learns_and_reloads(task: str, tmp_path: Path, mixed_frame) -> 
     )
     test = run.metrics["test"]
     assert test["accuracy"] > 0.75 if task == "classification" else test["r2"] > 0.9
-    final = run.model.estimator.final_estimator_  # type: ignore[attr-defined]
+    final = run.model.estimator_.final_estimator_  # type: ignore[attr-defined]
     assert type(final).__name__ == ("LogisticRegression" if task == "classification" else "RidgeCV")
     rows = frame.head(25)
     np.testing.assert_array_equal(trainwell.load(run.dir).predict(rows), run.predict(rows))

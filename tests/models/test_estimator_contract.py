@@ -30,7 +30,6 @@ SMALL: dict[str, dict[str, Any]] = {
 
 PROBA_NONE = "predict_proba exists on every model and answers None for regression (the Model protocol)"
 INDICES = "classification targets must be class indices 0..K-1: predict answers int64 indices, not labels"
-IN_PLACE = "fit trains the wrapped `.estimator` in place: saved runs, FairModel and explain read it there"
 NO_WEIGHTS = "the wrapped estimator takes no sample_weight; fit refuses weights (TrainwellTags.sample_weight)"
 FIXED_WIDTH = ("a network's input width is fixed when it is built (BuildContext.n_features; tests/models/"
                "test_neural.py pins that fit refuses other widths): the checks fit 1..30 columns")  # fmt: skip
@@ -111,8 +110,6 @@ def build(name: str, task: str) -> Any:
 def expected_failures(name: str, task: str, model: Any) -> dict[str, str]:
     """check name → why it does not apply to this model."""
     out = dict(REGRESSION if task == "regression" else CLASSIFICATION)
-    if model.family == "classical":
-        out["check_estimators_overwrite_params"] = IN_PLACE
     if not model_tags(model).sample_weight:
         out |= dict.fromkeys(WEIGHT_CHECKS, NO_WEIGHTS)
     return out | EXPECTED.get((name, task), {})

@@ -71,3 +71,36 @@ def test_mitigation_needs_a_binary_target_and_a_classical_model(tmp_path: Path) 
         trainwell.train({"data": {"target": "approved"}, "model": {"name": "logistic_regression"},
                          "fairness": {"sensitive": ["group"], "mitigation": "exponentiated_gradient"}},
                         data=frame, run_dir=tmp_path / "multi", quiet=True)  # fmt: skip
+
+
+def test_mitigated_models_keep_the_estimator_contract_and_declare_whether_they_need_groups(tmp_path: Path) -> None:
+    from sklearn.base import clone
+    from sklearn.utils import get_tags
+
+    from trainwell.models.registry import model_tags
+
+    frame = biased(600)
+    for mitigation, needs_groups in (("exponentiated_gradient", False), ("threshold_optimizer", True)):
+        model = trainwell.load(run(tmp_path, frame, mitigation).dir).model
+        abilities = model_tags(model)
+        assert abilities.needs_groups is needs_groups and abilities.probabilities
+        assert get_tags(model).estimator_type == "classifier"
+        copy = clone(model)  # parameters in, learned state out: the copy shares the configuration
+        assert copy.get_params(deep=False).keys() == model.get_params(deep=False).keys()
+        assert copy.method == mitigation
+
+
+def test_exponentiated_gradient_probabilities_match_fairlearns_own_mix() -> None:
+    """The public-attribute vote (predictors_ weighted by weights_) equals Fairlearn's internal mix."""
+    from sklearn.linear_model import LogisticRegression
+
+    from trainwell.models.fair import FairModel
+    from trainwell.models.mitigation import fit_exponentiated_gradient
+
+    frame = biased(600)
+    X = frame[["x", "proxy", "noise"]].to_numpy()
+    y = (frame["approved"] == "yes").to_numpy().astype(int)
+    fitted = fit_exponentiated_gradient(LogisticRegression(), X, y, frame["group"], seed=0).fitted
+    model = FairModel(None, "exponentiated_gradient", seed=0)
+    model.mitigator_ = fitted
+    np.testing.assert_allclose(model.predict_proba(X), fitted._pmf_predict(X), atol=1e-12)

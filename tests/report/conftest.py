@@ -50,7 +50,7 @@ def _write_run(run_dir: Path, *, name: str, task: str, model: str, target: str, 
     n = sum(len(p[1]) for p in parts.values())
     info = {
         "status": "complete", "name": name, "task": task, "target": target, "model": model, "classes": classes,
-        "schema": {c: "numeric" for c in columns}, "input_columns": columns, "features": [f"num__{c}" for c in columns],
+        "schema": {c: "numeric" for c in columns}, "input_columns": columns, "features": list(columns),
         "data": {"source": f"builtin:{name}", "fingerprint": "ab" * 32, "rows": n, "columns": len(columns) + 1,
                  "duplicates_removed": 0, "missing_target_removed": 0},
         "splits": {s: {"rows": len(p[1]), "fingerprint": f"{abs(hash(s)) % 16**16:016x}"} for s, p in parts.items()},

@@ -143,3 +143,24 @@ def test_feature_importance_from_the_explain_module_shape(binary_run: Path, tmp_
     found = parse_sections(write_report(run).read_text())
     assert found["feature-importance"]["svg"] == 1
     assert "Top 20 of 30 features, by mean |SHAP| value (TreeSHAP)." in found["feature-importance"]["text"]
+
+
+def test_partial_dependence_draws_numbers_in_their_units_and_categories_by_name(
+    binary_run: Path, tmp_path: Path, parse_sections
+) -> None:
+    """A curve saved in the model's units (older runs say no units) is labelled so; categories are ticks."""
+    run = Path(shutil.copytree(binary_run, tmp_path / "run"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    outputs = ["probability of class benign"]
+    metrics["partial_dependence"] = [
+        {"feature": "num__radius", "grid": [-1.0, 0.0, 1.0], "outputs": outputs, "average": [[0.2, 0.5, 0.7]]},
+        {"feature": "texture", "kind": "numeric", "units": "original", "grid": [10.0, 20.0, 30.0],
+         "grid_prepared": [-1.0, 0.0, 1.0], "outputs": outputs, "average": [[0.3, 0.4, 0.6]]},
+        {"feature": "shape", "kind": "categorical", "units": "categories", "grid": ["round", "oval", "jagged"],
+         "outputs": outputs, "average": [[0.9, 0.6, 0.1]]},
+    ]  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    page = write_report(run).read_text()
+    assert parse_sections(page)["partial-dependence"]["svg"] == 3
+    assert "num__radius (prepared units)" in page and "texture (prepared units)" not in page
+    assert all(f">{level}<" in page for level in ("round", "oval", "jagged"))  # tick labels inside the SVG

@@ -70,7 +70,7 @@ def _write(run_dir: Path, *, task: str, model: str, schema: dict[str, str], metr
     info = {
         "status": "complete", "name": run_dir.name, "task": task, "model": model, "target": target,
         "classes": classes or [], "schema": schema, "input_columns": columns,
-        "features": [f"num__{c}" for c in columns if schema[c] == "numeric"],
+        "features": [c for c in columns if schema[c] == "numeric"],
         "data": {"source": f"builtin:{run_dir.name}", "rows": len(predictions), "columns": len(schema)},
         "splits": {s: {"rows": int((predictions["split"] == s).sum())} for s in SPLITS},
         "started": "2026-11-23T10:00:00", "duration_s": 1.0,

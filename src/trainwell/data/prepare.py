@@ -13,8 +13,9 @@ learned state ends in `_`) defined in this module, so skops can save and reload 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,8 @@ def build_preparer(schema: dict[str, ColumnType], cfg: PrepareConfig) -> Pipelin
     """An unfitted Pipeline: DataFrame with the schema's columns → dense float32 array.
 
     Columns typed `id` are dropped. Output columns are grouped by kind (numeric, missing-value
-    indicators, boolean, categorical, datetime, text); `get_feature_names_out()` names each one.
+    indicators, boolean, categorical, datetime, text); once fitted, `feature_names` names each one as the
+    user wrote the column (`get_feature_names_out()` keeps scikit-learn's `num__age` names).
 
     Raises:
         UserError: every column is an identifier, so nothing is left to learn from.
@@ -85,6 +87,141 @@ def load_preparer(path: str | Path) -> Any:
         UserError: the file is missing or not a skops file, or it holds a type not on SKOPS_ALLOWED.
     """
     return load_skops(path)
+
+
+# ---------------------------------------------------------------- the prepared features, in the user's terms
+
+OTHER = "(other)"  # the category of a one-hot column that stands for the rare and the unseen ones
+
+FeatureKind = Literal["numeric", "missing", "boolean", "onehot", "ordinal", "datetime", "text"]
+
+
+@dataclass(frozen=True)
+class PreparedFeature:
+    """One column of the preparer's output: what the user calls it, where it comes from, in which units."""
+
+    name: str  # unique: age, age (missing), city=paris, signup.month, review:"great"
+    column: str  # the user's column it is made from
+    kind: FeatureKind
+    offset: float = 0.0  # numeric and datetime parts: original value = offset + scale * prepared value
+    scale: float = 1.0
+    category: str | None = None  # one-hot: the category this 0/1 column marks
+    levels: tuple[str, ...] = ()  # missing, boolean, ordinal: what the prepared values 0, 1, 2... stand for
+
+    def original(self, values: Any) -> np.ndarray:
+        """Prepared values back in the column's own units (identity for every kind but numeric and datetime)."""
+        return self.offset + self.scale * np.asarray(values, dtype=np.float64)
+
+
+def feature_names(preparer: Pipeline) -> list[str]:
+    """The fitted preparer's output columns named as the user wrote them: unique, no `num__` prefixes.
+
+    `age`, `age (missing)` (its missing-value indicator), `member` (a flag), `city=paris` (one-hot; the
+    column of rare and unseen categories is `city=(other)`), `city` (ordinal codes), `signup.month`
+    (a datetime part), `review:"great"` (a TF-IDF term). A user's own column name always stays as it is;
+    a made-up name that collides with one, or with another made-up name, gets " #2", " #3"...
+    """
+    return [f.name for f in describe_features(preparer)]
+
+
+def describe_features(preparer: Pipeline) -> list[PreparedFeature]:
+    """Every output column of a fitted preparer, in order: its name (see `feature_names`), column and units.
+
+    Raises:
+        RuntimeError: a step's described width differs from its output width (a new step kind not described).
+    """
+    columns = preparer.named_steps["columns"]
+    described: list[PreparedFeature] = []
+    for step, transformer, inputs in columns.transformers_:
+        if step == "remainder":
+            continue
+        block = _DESCRIBE[step](transformer, [str(c) for c in inputs])
+        width = columns.output_indices_[step]
+        if len(block) != width.stop - width.start:
+            raise RuntimeError(f"preparation step {step!r} makes {width.stop - width.start} columns but "
+                               f"{len(block)} are described")  # fmt: skip
+        described += block
+    return _unique(described)
+
+
+def _affine(scaler: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) per column such that original = offset + scale * scaled; every scaler here is affine."""
+    if scaler == "passthrough":
+        return np.zeros(width), np.ones(width)
+    offset = scaler.inverse_transform(np.zeros((1, width)))[0]
+    return offset, scaler.inverse_transform(np.ones((1, width)))[0] - offset
+
+
+def _numeric_features(pipeline: Pipeline, inputs: list[str]) -> list[PreparedFeature]:
+    offset, scale = _affine(pipeline.named_steps["scale"], len(inputs))
+    return [PreparedFeature(c, c, "numeric", float(o), float(s)) for c, o, s in zip(inputs, offset, scale, strict=True)]
+
+
+def _missing_features(pipeline: Pipeline, inputs: list[str]) -> list[PreparedFeature]:
+    flagged = pipeline.named_steps["indicator"].features_  # the columns that had gaps in training
+    return [PreparedFeature(f"{inputs[i]} (missing)", inputs[i], "missing", levels=("present", "missing"))
+            for i in flagged]  # fmt: skip
+
+
+def _boolean_features(pipeline: Pipeline, inputs: list[str]) -> list[PreparedFeature]:
+    flags = pipeline.named_steps["flags"]
+    out = []
+    for c, false, true in zip(inputs, flags.false_words_, flags.true_words_, strict=True):
+        # two other values (f/m) read as themselves; the usual words (yes/no, 1/0, true/false...) as false/true
+        levels = (false[0], true[0]) if len(false) == len(true) == 1 else ("false", "true")
+        out.append(PreparedFeature(c, c, "boolean", levels=levels))
+    return out
+
+
+def _categorical_features(pipeline: Pipeline, inputs: list[str]) -> list[PreparedFeature]:
+    encoder = pipeline.named_steps["encode"]
+    if isinstance(encoder, OrdinalEncoder):
+        return [PreparedFeature(c, c, "ordinal", levels=tuple(str(v) for v in cats))
+                for c, cats in zip(inputs, encoder.categories_, strict=True)]  # fmt: skip
+    rare = getattr(encoder, "infrequent_categories_", [None] * len(inputs))
+    out = []
+    # named by position ("0_paris"): the text before the first "_" is then the column, whatever its name holds
+    for name in encoder.get_feature_names_out([str(i) for i in range(len(inputs))]):
+        i, category = name.split("_", 1)
+        column = inputs[int(i)]
+        category = OTHER if category == "infrequent_sklearn" and rare[int(i)] is not None else category
+        out.append(PreparedFeature(f"{column}={category}", column, "onehot", category=category))
+    return out
+
+
+def _datetime_features(pipeline: Pipeline, inputs: list[str]) -> list[PreparedFeature]:
+    parts = pipeline.named_steps["parts"]
+    names = parts.get_feature_names_out(inputs)
+    offset, scale = _affine(pipeline.named_steps["scale"], len(names))
+    sources = [c for c in inputs for _ in parts.parts or []]
+    return [PreparedFeature(str(n), c, "datetime", float(o), float(s))
+            for n, c, o, s in zip(names, sources, offset, scale, strict=True)]  # fmt: skip
+
+
+def _text_features(text: TextFeatures, inputs: list[str]) -> list[PreparedFeature]:
+    names = text.get_feature_names_out(inputs)
+    sources = [c for c, v in zip(inputs, text.vectorizers_, strict=True) if v is not None
+               for _ in v.get_feature_names_out()]  # fmt: skip
+    return [PreparedFeature(str(n), c, "text") for n, c in zip(names, sources, strict=True)]
+
+
+_DESCRIBE = {"num": _numeric_features, "missing": _missing_features, "bool": _boolean_features,
+             "cat": _categorical_features, "date": _datetime_features, "text": _text_features}  # fmt: skip
+
+
+def _unique(features: list[PreparedFeature]) -> list[PreparedFeature]:
+    """Names made unique: the user's own column names first and unchanged, then made-up ones with " #2"..."""
+    taken: set[str] = set()
+    names = [""] * len(features)
+    for own in (True, False):
+        for i, f in enumerate(features):
+            if (f.name == f.column) == own:
+                name, n = f.name, 2
+                while name in taken:
+                    name, n = f"{f.name} #{n}", n + 1
+                taken.add(name)
+                names[i] = name
+    return [f if f.name == name else replace(f, name=name) for f, name in zip(features, names, strict=True)]
 
 
 # ---------------------------------------------------------------- pipelines per kind
@@ -290,7 +427,7 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         names = _input_names(self, input_features)
-        return np.asarray([f"{c}_{p}" for c in names for p in self.parts or []], dtype=object)
+        return np.asarray([f"{c}.{p}" for c in names for p in self.parts or []], dtype=object)
 
 
 class TextFeatures(TransformerMixin, BaseEstimator):
@@ -330,7 +467,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         names = _input_names(self, input_features)
-        out = [f"{c}_{term}" for c, v in zip(names, self.vectorizers_, strict=True) if v is not None
+        out = [f'{c}:"{term}"' for c, v in zip(names, self.vectorizers_, strict=True) if v is not None
                for term in v.get_feature_names_out()]  # fmt: skip
         return np.asarray(out, dtype=object)
 

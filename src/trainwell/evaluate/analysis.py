@@ -15,9 +15,11 @@ import numpy as np
 
 from trainwell.artifacts import load_tensors
 from trainwell.config import ExperimentConfig
+from trainwell.data.prepare import PreparedFeature, describe_features
 from trainwell.errors import UserError
 from trainwell.evaluate import explain
 from trainwell.evaluate.diagnosis import diagnose, learning_curve
+from trainwell.models.registry import model_tags
 
 if TYPE_CHECKING:
     from trainwell.data.prepared import Prepared
@@ -28,11 +30,13 @@ if TYPE_CHECKING:
 BACKGROUND = "background.safetensors"  # prepared training rows that local explanations compare against
 BACKGROUND_ROWS = 100
 PD_FEATURES = 3  # partial dependence curves for this many of the most important features
+TRAINING = "training"  # a boosting model's name for its own training rows: early stopping ignores them
 
 
 def analyse(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, splits: Splits, fitted: Fitted, outputs: Outputs,
             metrics: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    """The metrics.json blocks beyond the scores: audit, diagnosis, learning_curve, importance, fairness."""
+    """The metrics.json blocks beyond the scores: audit, boosting_curve, diagnosis, learning_curve, importance,
+    fairness."""
     out: dict[str, Any] = {"audit": prep.audit} if prep.audit else {}
     if not prep.supervised:
         return out | analyse_unsupervised(cfg, prep, splits, fitted, outputs, metrics)
@@ -43,6 +47,8 @@ def analyse(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, splits: Splits, 
         curve = learning_curve(fitted.model.estimator, fitted.transform(prep, splits.train), prep.y[splits.train],  # type: ignore[attr-defined]
                                task=prep.task, seed=cfg.seed)  # fmt: skip
         out["learning_curve"] = curve
+    if rounds := boosting_curve(fitted.model):
+        out["boosting_curve"] = rounds
     out["diagnosis"] = diagnose(
         history, metrics.get("train", {}), metrics.get("validation", {}), task=prep.task,
         epochs_budget=cfg.train.epochs if neural else None, learning_curve=curve, model=fitted.name,
@@ -58,9 +64,10 @@ def importance(ds: Dataset, prep: Prepared, splits: Splits, fitted: Fitted, *, s
     """Permutation importance on validation (train when there is none), the model's own, partial dependence."""
     split = "validation" if len(splits.validation) else "train"
     rows = getattr(splits, split)
-    model = getattr(fitted.model, "base", fitted.model)  # a mitigated model is explained by its base model
+    model = getattr(fitted.model, "base_", fitted.model)  # a mitigated model is explained by its base model
     X, y = fitted.transform(prep, rows), prep.y[rows]
-    names = [str(f) for f in fitted.preparer.get_feature_names_out()]
+    described = describe_features(fitted.preparer)
+    names = [f.name for f in described]
     out: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -70,14 +77,52 @@ def importance(ds: Dataset, prep: Prepared, splits: Splits, fitted: Fitted, *, s
                 n_repeats=5 if len(names) <= 50 else 2, max_rows=1000,
             )  # fmt: skip
             out["feature_importance"] = {"method": "permutation", "split": split, "features": table}
-            top = [r["feature"] for r in table[:PD_FEATURES] if r["importance"] > 0]
+            top = _pd_features(table, described)
             curves = prep.task == "regression" or model.predict_proba(X[:1]) is not None  # hard voting: none
             if top and curves:
-                out["partial_dependence"] = explain.partial_dependence_curves(model, X, top, names, seed=seed)
+                out["partial_dependence"] = explain.partial_dependence_curves(model, X, top, names, seed=seed,
+                                                                              described=described)  # fmt: skip
         own = explain.model_importance(model, X, names, seed=seed)
     if own["features"]:
         out["model_importance"] = own | {"split": split}
     return out
+
+
+def _pd_features(table: list[dict[str, Any]], described: list[PreparedFeature]) -> list[str]:
+    """The PD_FEATURES most important features that help (importance > 0), one per one-hot column: its curve
+    sweeps all of that column's categories."""
+    by_name = {f.name: f for f in described}
+    chosen: dict[str, str] = {}
+    for row in (r for r in table if r["importance"] > 0):
+        f = by_name[row["feature"]]
+        chosen.setdefault(f.column if f.kind == "onehot" else f.name, f.name)
+        if len(chosen) == PD_FEATURES:
+            break
+    return list(chosen.values())
+
+
+def boosting_curve(model: Any) -> dict[str, Any] | None:
+    """A boosting model's metric after each round (LightGBM's `evals_result_`), None when it recorded none.
+
+    LightGBM records the rows it was given to watch: the validation rows when it stopped early on them,
+    and its training rows too when it was given them under the name "training". `best_round` is the
+    round the model predicts with (its early-stopping best, else its last).
+    """
+    if not model_tags(model).boosting_rounds:
+        return None
+    estimator = getattr(model, "estimator_", None)
+    estimator = getattr(model, "estimator", None) if estimator is None else estimator
+    record: dict[str, dict[str, list[float]]] = getattr(estimator, "evals_result_", None) or {}
+    watched = [name for name in record if name != TRAINING and record[name]]
+    if not watched:
+        return None
+    metric, validation = next(iter(record[watched[0]].items()))
+    train = record.get(TRAINING, {}).get(metric)
+    best = int(getattr(estimator, "best_iteration_", 0) or 0)
+    return {"metric": metric, "rounds": list(range(1, len(validation) + 1)),
+            "train": [_finite_or_none(float(v)) for v in train] if train else None,
+            "validation": [_finite_or_none(float(v)) for v in validation],
+            "best_round": best or len(validation), "stopped_early": best > 0}  # fmt: skip
 
 
 def fairness(cfg: ExperimentConfig, prep: Prepared, splits: Splits, fitted: Fitted, outputs: Outputs) -> dict[str, Any]:

@@ -11,9 +11,10 @@ Which method each model family gets (all over the prepared float32 features the 
 | anything else                       | permutation importance only            | Kernel SHAP over background rows |
 
 Partial dependence uses scikit-learn's `partial_dependence` for every model (non-scikit-learn models go
-through a small adapter). Classification rows are explained for the predicted class; the `output` field
-says in which units (log-odds, probability, logit or value). `model` may be a scikit-learn estimator, a
-torch module, or a trainwell Model (its `.estimator` or `.module` is used, else its predict functions).
+through a small adapter), read back in the user's units: numbers in the column's own scale, categories by
+name. Classification rows are explained for the predicted class; the `output` field says in which units
+(log-odds, probability, logit or value). `model` may be a scikit-learn estimator, a torch module, or a
+trainwell Model (its trained `.estimator_` or `.module` is used, else its predict functions).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sklearn.inspection import partial_dependence
 from sklearn.metrics import accuracy_score, r2_score
 
 from trainwell.config import Task
+from trainwell.data.prepare import PreparedFeature
 from trainwell.errors import UserError
 
 Method = Literal["linear", "tree_shap", "integrated_gradients", "kernel_shap"]
@@ -297,31 +299,93 @@ def _kernel_rows(model: Any, X: np.ndarray, background: np.ndarray) -> _Local:
 
 def partial_dependence_curves(
     model: Any, X: np.ndarray, features: Sequence[int | str], feature_names: Sequence[str], *,
-    grid_resolution: int = 20, max_rows: int = 1000, seed: int = 0,
+    described: Sequence[PreparedFeature] | None = None, grid_resolution: int = 20, max_rows: int = 1000,
+    seed: int = 0,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The average prediction as one feature sweeps its range (scikit-learn's `partial_dependence`).
 
     Each curve has `grid` (the feature's values) and `average` with one row per output: the positive class
     probability for binary models, each class's probability for multiclass, the value for regression.
+    `described` (the preparer's `describe_features`) puts curves in the user's units: a numeric or datetime
+    feature's `grid` in its original units (`grid_prepared` in the model's), a one-hot feature as its whole
+    column over its categories, a flag, missing indicator or ordinal code over what its values stand for.
+    Without it, `grid` is in the model's (prepared) units, as `units` says.
     """
     names = [str(n) for n in feature_names]
     X = _rows(np.asarray(X, dtype=np.float32), max_rows, seed)
     estimator = _as_estimator(model, X)
-    curves = []
+    classes = list(getattr(estimator, "classes_", []))
+    outputs = ([f"probability of class {_plain(classes[-1])}"] if len(classes) == 2 else
+               [f"probability of class {_plain(c)}" for c in classes] if classes else ["value"])  # fmt: skip
+    curves: list[dict[str, Any]] = []
     for feature in features:
         j = int(feature) if isinstance(feature, (int, np.integer)) else names.index(feature) if feature in names else -1
         if not 0 <= j < len(names):
             raise UserError(f"partial dependence: feature {feature!r} is not one of the {len(names)} features")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = partial_dependence(estimator, X, [j], grid_resolution=grid_resolution, kind="average")
-        average = np.asarray(result["average"], dtype=np.float64)  # (outputs, grid)
-        classes = list(getattr(estimator, "classes_", []))
-        outputs = ([f"probability of class {_plain(classes[-1])}"] if len(classes) == 2 else
-                   [f"probability of class {_plain(c)}" for c in classes] if classes else ["value"])  # fmt: skip
-        curves.append({"feature": names[j], "grid": [float(v) for v in result["grid_values"][0]],
-                       "outputs": outputs, "average": average.tolist()})  # fmt: skip
+        info = described[j] if described is not None else None
+        if info is None or info.kind in ("numeric", "datetime", "text"):
+            curve = _numeric_curve(estimator, X, j, grid_resolution, info) | {"feature": names[j]}
+        else:
+            curve = _categorical_curve(estimator, X, j, described or [])
+        if all(c["feature"] != curve["feature"] for c in curves):  # two categories of one column: one curve
+            curves.append(curve | {"outputs": outputs})
     return curves
+
+
+MAX_LEVELS = 30  # categories drawn in one partial dependence curve: the most frequent ones
+
+
+def _numeric_curve(estimator: Any, X: np.ndarray, j: int, grid_resolution: int,
+                   info: PreparedFeature | None) -> dict[str, Any]:  # fmt: skip
+    """scikit-learn's curve over the feature's 5th-95th percentiles, the grid mapped back to its own units."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = partial_dependence(estimator, X, [j], grid_resolution=grid_resolution, kind="average")
+    grid = np.asarray(result["grid_values"][0], dtype=np.float64)
+    curve: dict[str, Any] = {"kind": "numeric", "average": np.asarray(result["average"], np.float64).tolist()}
+    if info is None:
+        return curve | {"units": "prepared", "grid": grid.tolist()}
+    original = [float(f"{v:.7g}") for v in info.original(grid)]  # float32 features: 7 digits are all there is
+    return curve | {"column": info.column, "units": "original", "grid": original, "grid_prepared": grid.tolist()}
+
+
+def _categorical_curve(estimator: Any, X: np.ndarray, j: int, described: Sequence[PreparedFeature]) -> dict[str, Any]:
+    """The average prediction with every row set to each category in turn (brute force, as scikit-learn's).
+
+    A one-hot feature is swept as its whole column: its block of 0/1 columns set to one category at a time.
+    """
+    info = described[j]
+    if info.kind == "onehot":
+        columns = [i for i, f in enumerate(described) if f.kind == "onehot" and f.column == info.column]
+        settings, levels = np.eye(len(columns)), [str(described[i].category) for i in columns]
+        frequency = X[:, columns].sum(axis=0)
+        feature = info.column
+    else:  # codes 0, 1, 2... (an ordinal -1, a category unseen in training, is not drawn)
+        columns, levels, feature = [j], list(info.levels), info.name
+        settings = np.arange(len(levels), dtype=np.float64)[:, None]
+        frequency = np.array([(X[:, j] == k).sum() for k in range(len(levels))])
+    keep = np.sort(np.argsort(-frequency, kind="stable")[:MAX_LEVELS])
+    average = _average_prediction(estimator, X, columns, settings[keep])
+    return {"feature": feature, "column": info.column, "kind": "categorical", "units": "categories",
+            "grid": [levels[k] for k in keep], "average": average.tolist()}  # fmt: skip
+
+
+def _average_prediction(estimator: Any, X: np.ndarray, columns: list[int], settings: np.ndarray) -> np.ndarray:
+    """(outputs, settings): the mean prediction over X's rows with `columns` set to each row of `settings`.
+
+    Outputs as scikit-learn's `partial_dependence`: the positive class's probability for a binary
+    classifier, every class's for a multiclass one, the value for a regressor. One predict call in all.
+    """
+    n, n_features = X.shape
+    copies = np.repeat(X[None], len(settings), axis=0)  # (S, N, F)
+    copies[:, :, columns] = settings[:, None, :].astype(np.float32)
+    flat = copies.reshape(-1, n_features)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*feature names.*")
+        if is_classifier(estimator):
+            proba = np.asarray(estimator.predict_proba(flat), np.float64).reshape(len(settings), n, -1).mean(axis=1)
+            return (proba[:, 1:] if proba.shape[1] == 2 else proba).T
+        return np.asarray(estimator.predict(flat), np.float64).reshape(len(settings), n).mean(axis=1)[None]
 
 
 class _Predictor(BaseEstimator):
@@ -369,7 +433,7 @@ def _shap() -> Any:
 
 def _unwrap(model: Any) -> Any:
     """The estimator or torch module inside a trainwell Model; anything else unchanged."""
-    for name in ("estimator", "module_", "module"):
+    for name in ("estimator_", "estimator", "module_", "module"):  # the trained one first
         inner = getattr(model, name, None)
         if inner is not None and (hasattr(inner, "predict") or _is_torch(inner)):
             return inner

@@ -1,7 +1,8 @@
 """Classical models: scikit-learn and LightGBM estimators behind the common Model API, saved with skops.
 
 Each entry is a params class (every field described, unknown keys rejected) and a builder that turns it
-into a real scikit-learn estimator, so `clone`, pipelines and grid search keep working on `.estimator`.
+into a real scikit-learn estimator: `.estimator` is the unfitted template (a parameter), `fit` trains a clone of
+it into `.estimator_`, so `clone`, pipelines and grid search work on the wrapper as on any estimator.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -71,22 +71,27 @@ class SklearnModel(BaseEstimator):
         """Fit the estimator; boosting models stop early on the validation rows and call `callbacks` each round."""
         abilities = model_tags(self)
         kwargs: dict[str, Any] = {}
-        stop = self.params.get("early_stopping_rounds")
-        if abilities.boosting_rounds and X_val is not None and len(X_val) and (stop or callbacks):
-            import lightgbm
-
-            early = [lightgbm.early_stopping(stop, verbose=False)] if stop else []
-            kwargs = {"eval_X": (X_val,), "eval_y": (y_val,), "callbacks": early + list(callbacks)}
         if sample_weight is not None:
             if not abilities.sample_weight:
                 raise UserError(f"model {self.name} cannot weight training rows (fairness.mitigation reweighing); "
                                 "choose another model or mitigation")  # fmt: skip
             kwargs["sample_weight"] = sample_weight
         X, y = validate_data(self, X, y, ensure_all_finite=False)  # the estimator itself decides about NaN
+        if abilities.boosting_rounds and X_val is not None and len(X_val):
+            import lightgbm
+
+            stop = self.params.get("early_stopping_rounds")
+            early = [lightgbm.early_stopping(stop, verbose=False)] if stop else []
+            # per-round curves on both sets for the report; "training" is the name LightGBM's early stopping
+            # skips, and passing the very training array lets LightGBM reuse its own scores for it
+            kwargs |= {"eval_X": (X, X_val), "eval_y": (y, y_val), "eval_names": ["training", "validation"],
+                       "callbacks": early + list(callbacks)}  # fmt: skip
+        estimator = clone(self.estimator)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(converge|feature names).*")
-            self.estimator.fit(X, y, **kwargs)
-        self._learned_from(self.estimator)
+            estimator.fit(X, y, **kwargs)
+        self.estimator_ = estimator
+        self._learned_from(estimator)
         return self
 
     def score(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
@@ -94,12 +99,8 @@ class SklearnModel(BaseEstimator):
         return score_model(self, X, y, sample_weight)
 
     def __sklearn_is_fitted__(self) -> bool:
-        """Fitted when the wrapped estimator is, so an estimator fitted elsewhere can be wrapped as it is."""
-        try:
-            check_is_fitted(self.estimator)
-        except NotFittedError:
-            return False
-        return True
+        """Fitted once `fit` (or `load`) has set the trained estimator."""
+        return hasattr(self, "estimator_")
 
     def _learned_from(self, estimator: Any) -> None:
         """The fitted state scikit-learn looks for on the wrapper, read from the fitted estimator."""
@@ -112,9 +113,10 @@ class SklearnModel(BaseEstimator):
         return validate_data(self, X, reset=False, ensure_all_finite=False)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        X = self._inputs(X)  # NotFittedError before fit, not an AttributeError
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*feature names.*")
-            pred = self.estimator.predict(self._inputs(X))
+            pred = self.estimator_.predict(X)
         return pred.astype(np.int64) if self.task == "classification" else pred.astype(np.float64)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray | None:
@@ -123,12 +125,13 @@ class SklearnModel(BaseEstimator):
             return None
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*feature names.*")
-            return np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+            return np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_skops(self.estimator, directory / "estimator.skops")
+        check_is_fitted(self)
+        save_skops(self.estimator_, directory / "estimator.skops")
         write_json(
             directory / "model.json",
             {"family": self.family, "name": self.name, "params": self.params, "task": self.task},
@@ -145,8 +148,10 @@ class SklearnModel(BaseEstimator):
             raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise UserError(f"{path} is damaged ({type(exc).__name__}: {first_line(exc)}); train again") from None
-        model = cls(name, params, load_skops(Path(directory) / "estimator.skops"), task)
-        model._learned_from(model.estimator)
+        fitted = load_skops(Path(directory) / "estimator.skops")
+        model = cls(name, params, clone(fitted), task)
+        model.estimator_ = fitted
+        model._learned_from(fitted)
         return model
 
 
@@ -280,7 +285,7 @@ class LightGBMParams(Params):
 
 
 @register_model(
-    "lightgbm", family="classical", tasks=BOTH, params=LightGBMParams,
+    "lightgbm", family="classical", tasks=BOTH, params=LightGBMParams, abilities=TrainwellTags(boosting_rounds=True),
     description="Gradient-boosted trees (LightGBM), with early stopping on the validation split.",
 )  # fmt: skip
 def _lightgbm(p: LightGBMParams, ctx: BuildContext) -> SklearnModel:

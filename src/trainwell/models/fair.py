@@ -16,80 +16,117 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils import get_tags
 
 from trainwell.artifacts import load_skops, save_skops
-from trainwell.config import Constraint, FairnessConfig
+from trainwell.config import Constraint, Mitigation
 from trainwell.errors import UserError
 from trainwell.files import write_json
 from trainwell.models.classical import SklearnModel
-from trainwell.models.registry import Model, register_loader
+from trainwell.models.registry import Model, ModelTags, TrainwellTags, register_loader, with_trainwell_tags
 
 
-class FairModel:
-    """A fitted base model plus its Fairlearn mitigation; `sensitive` rows are needed by threshold_optimizer."""
+class FairModel(BaseEstimator):
+    """A base model mitigated with Fairlearn; the same contract as every model (fit returns self, parameters in,
+    learned state in `_` attributes), with the groups given as `sensitive_features` (scikit-learn's metadata
+    name): `fit` needs them; `predict`/`predict_proba` need them when the `needs_groups` tag says so
+    (threshold_optimizer decides per group). A binary classifier with probabilities.
+    """
 
     family = "fair"
 
-    def __init__(self, base: Model, method: str, sensitive: list[str], mitigator: Any, seed: int) -> None:
-        self.base, self.method, self.sensitive, self.mitigator, self.seed = base, method, sensitive, mitigator, seed
-        self.name = getattr(base, "name", "model")
-        self.history = base.history
+    def __init__(self, base: Model | None = None, method: Mitigation = "exponentiated_gradient",
+                 constraint: Constraint = "demographic_parity", difference_bound: float = 0.01,
+                 seed: int = 0) -> None:  # fmt: skip
+        self.base, self.method, self.constraint, self.difference_bound = base, method, constraint, difference_bound
+        self.seed = seed
 
     @property
-    def needs_sensitive(self) -> bool:
-        return self.method == "threshold_optimizer"
+    def name(self) -> str:
+        return str(getattr(self.base, "name", "model"))
 
-    @classmethod
-    def mitigate(cls, base: Model, settings: FairnessConfig, train: tuple[np.ndarray, np.ndarray, pd.DataFrame],
-                 held_out: tuple[np.ndarray, np.ndarray, pd.DataFrame] | None, seed: int) -> FairModel:  # fmt: skip
-        """Apply `settings.mitigation` to the fitted `base`; the threshold optimizer learns on `held_out` rows."""
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return list(getattr(getattr(self, "base_", None), "history", []) or [])
+
+    def __sklearn_tags__(self) -> ModelTags:
+        abilities = TrainwellTags(probabilities=True, needs_groups=self.method == "threshold_optimizer")
+        return with_trainwell_tags(get_tags(self.base) if self.base is not None else super().__sklearn_tags__(),
+                                   "classification", abilities)  # fmt: skip
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "mitigator_")
+
+    def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+            sample_weight: np.ndarray | None = None, *, callbacks: Any = (),
+            sensitive_features: pd.DataFrame | None = None,
+            sensitive_val: pd.DataFrame | None = None) -> FairModel:  # fmt: skip
+        """Fit (a clone of) the base model, then the mitigation: exponentiated gradient on the training rows,
+        the threshold optimizer on the held-out rows (`X_val`, `y_val`, `sensitive_val`) when given."""
         from trainwell.models.mitigation import fit_exponentiated_gradient, fit_threshold_optimizer
 
-        estimator = getattr(base, "estimator", None)
-        if not isinstance(base, SklearnModel) or estimator is None:
-            raise UserError(f"fairness.mitigation {settings.mitigation} needs a scikit-learn-family model "
-                            f"(e.g. logistic_regression, lightgbm), not {getattr(base, 'name', base)}; "
+        if sensitive_features is None:
+            raise UserError(f"fairness.mitigation {self.method} learns per group: pass sensitive_features")
+        if not isinstance(self.base, SklearnModel):  # Fairlearn refits and thresholds scikit-learn estimators
+            raise UserError(f"fairness.mitigation {self.method} needs a scikit-learn-family model "
+                            f"(e.g. logistic_regression, lightgbm), not {self.name}; "
                             "reweighing works with every model")  # fmt: skip
-        if settings.mitigation == "exponentiated_gradient":
-            fitted = fit_exponentiated_gradient(estimator, *train, constraint=settings.constraint,
-                                                difference_bound=settings.difference_bound, seed=seed)  # fmt: skip
+        base = clone(self.base).fit(X, y, X_val, y_val, sample_weight, callbacks=callbacks)
+        estimator = base.estimator_  # the trained scikit-learn estimator inside the wrapper
+        if self.method == "exponentiated_gradient":
+            fitted = fit_exponentiated_gradient(estimator, X, y, sensitive_features, constraint=self.constraint,
+                                                difference_bound=self.difference_bound, seed=self.seed)  # fmt: skip
         else:
-            fitted = fit_threshold_optimizer(estimator, *(held_out or train), constraint=settings.constraint, seed=seed)
-        return cls(base, settings.mitigation, [str(c) for c in train[2].columns], fitted.fitted, seed)
+            held = (X_val, y_val, sensitive_val) if X_val is not None and sensitive_val is not None and len(X_val) \
+                else (X, y, sensitive_features)  # fmt: skip
+            fitted = fit_threshold_optimizer(estimator, *held, constraint=self.constraint, seed=self.seed)
+        self.base_, self.mitigator_ = base, fitted.fitted
+        self.sensitive_ = [str(c) for c in sensitive_features.columns]
+        return self
 
-    def predict(self, X: np.ndarray, sensitive: pd.DataFrame | None = None) -> np.ndarray:
+    def predict(self, X: np.ndarray, sensitive_features: pd.DataFrame | None = None) -> np.ndarray:
         """Class indices; the randomised choice is seeded, so the same rows always get the same answer."""
-        proba = self.predict_proba(X, sensitive)
+        proba = self.predict_proba(X, sensitive_features)
         draw = np.random.default_rng(self.seed).random(len(proba))
         return (draw < proba[:, 1]).astype(np.int64)
 
-    def predict_proba(self, X: np.ndarray, sensitive: pd.DataFrame | None = None) -> np.ndarray:
-        """(N, 2): the probability that the mitigated (randomised) classifier predicts each class."""
+    def predict_proba(self, X: np.ndarray, sensitive_features: pd.DataFrame | None = None) -> np.ndarray:
+        """(N, 2): the probability that the mitigated (randomised) classifier predicts each class.
+
+        Exponentiated gradient: the weighted vote of its predictors (Fairlearn's public `predictors_` and
+        `weights_`); threshold optimizer: Fairlearn's per-group interpolated thresholds.
+        """
+        sensitive = sensitive_features
         if self.method == "exponentiated_gradient":
-            return np.asarray(self.mitigator._pmf_predict(X), dtype=np.float64)
+            mix = zip(self.mitigator_.predictors_, self.mitigator_.weights_, strict=True)
+            votes = [w * (np.asarray(p.predict(X)) == 1) for p, w in mix if w > 0]
+            positive = np.sum(votes, axis=0) / float(np.sum(self.mitigator_.weights_))
+            return np.column_stack([1 - positive, positive]).astype(np.float64)
         if sensitive is None:
             raise UserError("this model was mitigated with threshold_optimizer: it needs the sensitive column(s) "
-                            f"{', '.join(self.sensitive)} with the rows to predict")  # fmt: skip
-        groups = _groups(sensitive, self.sensitive)
+                            f"{', '.join(self.sensitive_)} with the rows to predict")  # fmt: skip
+        groups = _groups(sensitive, self.sensitive_)
         # float64: Fairlearn writes float64 probabilities into an array of the estimator's output dtype
         X = np.asarray(X, dtype=np.float64)
-        return np.asarray(self.mitigator._pmf_predict(X, sensitive_features=groups), dtype=np.float64)
+        # Fairlearn's per-group interpolated thresholds (their mix has no public probability method)
+        return np.asarray(self.mitigator_._pmf_predict(X, sensitive_features=groups), dtype=np.float64)
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
-        self.base.save(directory / "base")
-        meta: dict[str, Any] = {"family": self.family, "method": self.method, "sensitive": self.sensitive,
-                                "seed": self.seed, "name": self.name}  # fmt: skip
+        self.base_.save(directory / "base")
+        meta: dict[str, Any] = {"family": self.family, "method": self.method, "sensitive": self.sensitive_,
+                                "seed": self.seed, "name": self.name, "constraint": self.constraint,
+                                "difference_bound": self.difference_bound}  # fmt: skip
         if self.method == "exponentiated_gradient":
-            kept = [(i, float(w)) for i, w in enumerate(self.mitigator.weights_) if w > 0]
+            kept = [(i, float(w)) for i, w in enumerate(self.mitigator_.weights_) if w > 0]
             for i, _ in kept:
-                save_skops(self.mitigator.predictors_.iloc[i], directory / f"predictor_{i}.skops")
+                save_skops(self.mitigator_.predictors_.iloc[i], directory / f"predictor_{i}.skops")
             meta["weights"] = {str(i): w for i, w in kept}
         else:
-            meta["constraint"] = self.mitigator.constraints
             meta["thresholds"] = {
                 json.dumps(_plain(group)): {key: _rule(value) for key, value in rule.items()}
-                for group, rule in self.mitigator.interpolated_thresholder_.interpolation_dict.items()
+                for group, rule in self.mitigator_.interpolated_thresholder_.interpolation_dict.items()
             }  # fmt: skip
         write_json(directory / "model.json", meta)
 
@@ -107,7 +144,9 @@ class FairModel:
                              list(meta["weights"].values()))  # fmt: skip
         else:
             mitigator = _thresholds(base, meta["thresholds"], meta["constraint"])
-        return cls(base, meta["method"], meta["sensitive"], mitigator, meta["seed"])
+        model = cls(clone(base), meta["method"], meta["constraint"], meta.get("difference_bound", 0.01), meta["seed"])
+        model.base_, model.mitigator_, model.sensitive_ = base, mitigator, list(meta["sensitive"])
+        return model
 
 
 register_loader("fair", FairModel.load)
@@ -142,7 +181,6 @@ def _mix(predictors: list[Any], weights: list[float]) -> Any:
     mix = ExponentiatedGradient(predictors[0], constraints=DemographicParity())
     mix.predictors_ = pd.Series(predictors)
     mix.weights_ = pd.Series(weights, dtype=float)
-    mix._hs = pd.Series([p.predict for p in predictors])  # what _pmf_predict calls: each predictor's labels
     return mix
 
 
@@ -161,7 +199,7 @@ def _thresholds(base: Model, rules: dict[str, dict[str, Any]], constraint: Const
         return Bunch(**{k: ThresholdOperation(v["operator"], v["threshold"]) if isinstance(v, dict) else v
                         for k, v in values.items()})  # fmt: skip
 
-    estimator = base.estimator  # type: ignore[attr-defined]
+    estimator = base.estimator_  # type: ignore[attr-defined]
     optimizer = ThresholdOptimizer(estimator=estimator, constraints=constraint, prefit=True, predict_method="auto")
     optimizer.estimator_ = estimator
     optimizer.interpolated_thresholder_ = InterpolatedThresholder(

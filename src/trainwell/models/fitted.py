@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from trainwell.data.prepared import Prepared
-from trainwell.models.registry import Model
+from trainwell.models.registry import Model, model_tags
 
 
 @dataclass
@@ -36,9 +36,10 @@ class Fitted:
         X = self.transform(prep, rows)
         if not prep.supervised:  # (clusters, None), (anomaly flags, scores) or (components, None)
             return self.model.outputs(X)  # type: ignore[attr-defined]
-        if getattr(self.model, "needs_sensitive", False):
+        if model_tags(self.model).needs_groups:  # per-group thresholds decide by the rows' groups
             groups = prep.frame.iloc[rows][prep.sensitive]
-            return self.model.predict(X, groups), self.model.predict_proba(X, groups)  # type: ignore[call-arg]
+            return self.model.predict(X, sensitive_features=groups), self.model.predict_proba(  # type: ignore[call-arg]
+                X, sensitive_features=groups)  # fmt: skip
         return self.model.predict(X), self.model.predict_proba(X)
 
 

@@ -40,6 +40,8 @@ from trainwell.training.checkpoint import Checkpointing
 from trainwell.training.loop import fit as fit_loop
 from trainwell.training.loop import forward_in_batches
 
+EPOCHS = TrainwellTags(epoch_history=True)  # what every neural registry entry declares
+
 BOTH = ("classification", "regression")
 WEIGHTS = "weights.safetensors"
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -316,7 +318,7 @@ class NeuralModel(BaseEstimator):
 
 
 @register_model(
-    "mlp", family="neural", tasks=BOTH, params=MLPParams,
+    "mlp", family="neural", tasks=BOTH, params=MLPParams, abilities=EPOCHS,
     description="Multilayer perceptron on tabular features (dense layers, dropout, optional batch norm).",
 )  # fmt: skip
 def _mlp(p: MLPParams, ctx: BuildContext) -> NeuralModel:
@@ -325,7 +327,7 @@ def _mlp(p: MLPParams, ctx: BuildContext) -> NeuralModel:
 
 
 @register_model(
-    "cnn", family="neural", tasks=BOTH, params=CNNParams,
+    "cnn", family="neural", tasks=BOTH, params=CNNParams, abilities=EPOCHS,
     description="Small convolutional network for image arrays (conv/pool blocks, then a dense head).",
 )  # fmt: skip
 def _cnn(p: CNNParams, ctx: BuildContext) -> NeuralModel:

@@ -19,7 +19,7 @@ from sklearn.utils import Tags, get_tags
 from trainwell.config import Task, TrainConfig, describe_validation_error
 from trainwell.errors import UserError, unknown
 
-Family = Literal["classical", "neural", "unsupervised"]
+Family = Literal["classical", "neural", "unsupervised", "rl"]
 
 
 class NotTrainedError(UserError, NotFittedError):
@@ -35,6 +35,7 @@ class TrainwellTags:
     boosting_rounds: bool = False  # trains in boosting rounds: per-round callbacks, best_iteration_ on validation
     sample_weight: bool = False  # fit accepts per-row weights (fairness reweighing)
     incremental: bool = False  # can continue training on new rows without starting over
+    needs_groups: bool = False  # predict/predict_proba also take `sensitive_features` (per-group thresholds)
     inputs: str = "dense float32"  # the features it reads: "dense float32" or "image pixels" (flattened C*H*W)
 
 
@@ -52,7 +53,7 @@ def model_tags(model: Any) -> TrainwellTags:
     """The abilities `model` declares in its estimator tags; none for an object that declares no tags."""
     try:
         tags = get_tags(model)
-    except AttributeError:  # not a scikit-learn estimator (FairModel, for now)
+    except AttributeError:  # not a scikit-learn estimator
         return NO_ABILITIES
     return tags.trainwell if isinstance(tags, ModelTags) else NO_ABILITIES
 
@@ -126,6 +127,7 @@ class ModelSpec:
     params: type[BaseModel]
     create: Callable[[Any, BuildContext], Model]
     description: str
+    abilities: TrainwellTags = NO_ABILITIES  # what every model of this entry can do, known before building one
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -133,14 +135,19 @@ _LOADERS: dict[Family, Callable[[Path], Model]] = {}
 
 
 def register_model(
-    name: str, *, family: Family, tasks: tuple[str, ...], params: type[BaseModel], description: str
+    name: str, *, family: Family, tasks: tuple[str, ...], params: type[BaseModel], description: str,
+    abilities: TrainwellTags = NO_ABILITIES,
 ) -> Callable[[Callable[[Any, BuildContext], Model]], Callable[[Any, BuildContext], Model]]:
-    """Decorator: register `create(params, ctx) -> Model` under `name`."""
+    """Decorator: register `create(params, ctx) -> Model` under `name`.
+
+    `abilities` are those that shape how a model is tuned or cross-validated before one exists (trains in
+    epochs, in boosting rounds); the conformance suite checks every built model declares them too.
+    """
 
     def decorator(create: Callable[[Any, BuildContext], Model]) -> Callable[[Any, BuildContext], Model]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelSpec(name, family, frozenset(tasks), params, create, description)
+        _REGISTRY[name] = ModelSpec(name, family, frozenset(tasks), params, create, description, abilities)
         return create
 
     return decorator

@@ -26,7 +26,9 @@ from trainwell.errors import UserError
 from trainwell.files import write_text
 
 # Modules whose @section functions make up the report; imported on first use, like the model registry.
-SECTION_MODULES: list[str] = ["trainwell.report.sections", "trainwell.report.trust", "trainwell.report.unsupervised"]
+SECTION_MODULES: list[str] = [
+    "trainwell.report.sections", "trainwell.report.trust", "trainwell.report.unsupervised", "trainwell.report.rl",
+]  # fmt: skip
 
 
 @dataclass
@@ -163,6 +165,8 @@ def _header(data: RunData, name: str) -> str:
 
     primary = primary_metric(data.task)
     kpis = [(f"{split} {primary}", data.metrics.get(split, {}).get(primary)) for split in ("test", "validation")]
+    if "evaluation" in data.metrics:  # an agent: its final mean return
+        kpis = [("mean return", data.metrics["evaluation"].get("mean_return"))]
     cards = "".join(f'<div class="kpi"><span>{esc(k)}</span><b>{fmt(v)}</b></div>' for k, v in kpis if v is not None)
     verdict = (data.metrics.get("diagnosis") or {}).get("verdict")
     if verdict:
@@ -276,9 +280,12 @@ pre{background:var(--bg);padding:12px;border-radius:6px;overflow:auto;font-size:
 details{margin:8px 0}
 summary{cursor:pointer;color:var(--accent);font-size:14px}
 .verdict{display:inline-block;padding:1px 10px;border-radius:12px;font-weight:600}
-.v-good_fit{background:#dcfce7;color:#166534}.v-still_improving{background:#dbeafe;color:#1e40af}
-.v-overfitting,.v-underfitting{background:#ffedd5;color:#9a3412}
-.v-unstable,.v-diverged,.bad{background:#fee2e2;color:#991b1b}
+.v-good_fit,.v-solved,.v-good_separation,.v-enough_components,.v-as_expected{background:#dcfce7;color:#166534}
+.v-still_improving,.v-too_short{background:#dbeafe;color:#1e40af}
+.v-overfitting,.v-underfitting,.v-plateaued,.v-unreliable,.v-weak_structure,.v-some_loss,.v-over_flagging,
+.v-under_flagging,.v-flagged{background:#ffedd5;color:#9a3412}
+.v-unstable,.v-diverged,.v-collapsed,.v-no_structure,.v-degenerate,.v-information_lost,.v-poor_detection,
+.bad{background:#fee2e2;color:#991b1b}
 .badge{font-size:13px;padding:2px 8px;border-radius:10px;vertical-align:middle}
 .advice li{margin:3px 0}
 .share{display:inline-block;height:9px;background:var(--accent);border-radius:3px;vertical-align:middle}

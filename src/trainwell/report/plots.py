@@ -87,23 +87,26 @@ def _sample(rng_seed: int, *arrays: np.ndarray) -> list[np.ndarray]:
 # ---------------------------------------------------------------- learning curves
 
 
-def loss_curves(epochs: np.ndarray, train: np.ndarray, val: np.ndarray | None, mark: int | None,
-                mark_label: str) -> str:  # fmt: skip
-    """Training and validation loss per epoch, with the best/turn epoch marked; log scale for wide ranges."""
+def loss_curves(epochs: np.ndarray, train: np.ndarray | None, val: np.ndarray | None, mark: int | None,
+                mark_label: str, *, x_label: str = "epoch", y_label: str = "loss",
+                title: str = "Loss") -> str:  # fmt: skip
+    """Training and validation loss per epoch (or boosting round), with the best/turn epoch marked; log scale
+    for wide ranges."""
     with figure() as (fig, ax):
         style = {"marker": "o", "markersize": 2.5} if len(epochs) <= 60 else {}
-        ax.plot(epochs, _finite(train), color=TRAIN, label="train", **style)
-        if val is not None:
-            ax.plot(epochs, _finite(val), color=VAL, label="validation", **style)
-        bad = ~np.isfinite(train) | (~np.isfinite(val) if val is not None else False)
+        shown = [(a, color, label) for a, color, label in ((train, TRAIN, "train"), (val, VAL, "validation"))
+                 if a is not None]  # fmt: skip
+        for values, color, label in shown:
+            ax.plot(epochs, _finite(values), color=color, label=label, **style)
+        bad = np.logical_or.reduce([~np.isfinite(a) for a, _, _ in shown]) if shown else np.zeros(len(epochs), bool)
         if bad.any():
-            ax.axvline(epochs[np.argmax(bad)], color="#c2413b", linestyle=":", label="loss became NaN/inf")
+            ax.axvline(epochs[np.argmax(bad)], color="#c2413b", linestyle=":", label=f"{y_label} became NaN/inf")
         if mark is not None:
             ax.axvline(mark, color=NEUTRAL, linestyle="--", linewidth=1, label=mark_label)
-        finite = np.concatenate([a[np.isfinite(a)] for a in (train, val) if a is not None])
+        finite = np.concatenate([a[np.isfinite(a)] for a, _, _ in shown] or [np.zeros(0)])
         if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 50:
             ax.set_yscale("log")
-        ax.set(xlabel="epoch", ylabel="loss", title="Loss")
+        ax.set(xlabel=x_label, ylabel=y_label, title=title)
         ax.legend()
         return to_svg(fig)
 
@@ -283,13 +286,25 @@ def tuning_history(numbers: Sequence[int], values: Sequence[float | None], state
 
 
 def partial_dependence(curve: dict[str, Any]) -> str:
-    """The average prediction as one feature sweeps its range (one line per output)."""
-    with figure(4.2, 2.9) as (fig, ax):
-        grid = np.asarray(curve["grid"], float)
+    """The average prediction as one feature sweeps its range (one line per output), in the feature's units.
+
+    Numeric curves are lines over the feature's values; categorical ones a point per category.
+    """
+    categorical = curve.get("kind") == "categorical"
+    levels = [str(g) for g in curve["grid"]]
+    with figure(4.2 if not categorical else min(3.2 + 0.25 * len(levels), 6.5), 2.9) as (fig, ax):
+        grid = np.arange(len(levels), dtype=float) if categorical else np.asarray(curve["grid"], float)
+        style = {"marker": "o", "linestyle": "none"} if categorical else {}
         for i, (label, values) in enumerate(zip(curve["outputs"], curve["average"], strict=True)):
-            ax.plot(grid, np.asarray(values, float), color=PALETTE[i % len(PALETTE)], label=str(label)[:40])
-        ax.set(xlabel=str(curve["feature"])[:50], ylabel="average prediction", title=f"Partial dependence: "
-               f"{str(curve['feature'])[:40]}")  # fmt: skip
+            ax.plot(grid, np.asarray(values, float), color=PALETTE[i % len(PALETTE)], label=str(label)[:40], **style)
+        if categorical:
+            ax.set_xticks(grid, [g[:16] for g in levels], rotation=45 if len(levels) > 4 else 0,
+                          ha="right" if len(levels) > 4 else "center")  # fmt: skip
+            ax.grid(axis="x", visible=False)
+        name = str(curve["feature"])
+        # older runs saved the grid in the model's (scaled) units, without saying so
+        units = " (prepared units)" if curve.get("units", "prepared") == "prepared" else ""
+        ax.set(xlabel=name[:50] + units, ylabel="average prediction", title=f"Partial dependence: {name[:40]}")
         if len(curve["outputs"]) > 1:
             ax.legend()
         return to_svg(fig)

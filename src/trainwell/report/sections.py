@@ -60,11 +60,15 @@ def diagnosis_section(data: RunData) -> str | None:
 
 @section("learning-curves", "Learning curves", order=30)
 def learning_curves_section(data: RunData) -> str | None:
-    """Per-epoch curves for neural runs; the learning curve over sizes, or the split scores, for classical ones."""
+    """Per-epoch curves for neural runs, per-round ones for boosting; the learning curve over sizes, or the
+    split scores when there is nothing else, for classical models."""
     parts = []
     h = data.history
     if h is not None and len(h) and "train_loss" in h:
         parts.append(_epoch_curves(data, h))
+    rounds = data.metrics.get("boosting_curve")
+    if rounds and rounds.get("validation"):
+        parts.append(_boosting_curve(rounds))
     lc = data.metrics.get("learning_curve")
     if lc and lc.get("sizes"):
         parts.append(figures(plots.size_curve(lc), caption="Scores when training on growing subsets (cross-"
@@ -78,6 +82,23 @@ def learning_curves_section(data: RunData) -> str | None:
         parts.append(figures(plots.split_bars(scores, primary), caption="No per-epoch history for this model: "
                              "the gap between train and validation shows how well it generalizes."))  # fmt: skip
     return "".join(parts)
+
+
+def _boosting_curve(rounds: dict[str, Any]) -> str:
+    """The metric a boosting model watched after each round (metrics.json `boosting_curve`), its kept round marked."""
+    metric, best = str(rounds.get("metric", "loss")), rounds.get("best_round")
+
+    def series(key: str) -> np.ndarray | None:
+        values = rounds.get(key)
+        return None if values is None else np.array([np.nan if v is None else v for v in values], float)
+
+    kept = f"best round ({best}), kept" if rounds.get("stopped_early") else f"last round ({best})"
+    svg = plots.loss_curves(np.asarray(rounds["rounds"], float), series("train"), series("validation"), best, kept,
+                            x_label="boosting round", y_label=metric, title=f"{metric} per boosting round")  # fmt: skip
+    watched = "the training and validation rows" if rounds.get("train") else "the validation rows"
+    ending = (f"early stopping kept the first {best} rounds." if rounds.get("stopped_early")
+              else f"the model keeps all {best} rounds.")  # fmt: skip
+    return figures(svg, caption=f"{metric} after each boosting round on {watched}; {ending}")
 
 
 def _epoch_curves(data: RunData, h: pd.DataFrame) -> str:
@@ -216,6 +237,8 @@ def leaderboard_section(data: RunData) -> str | None:
 @section("data", "Data and schema", order=100)
 def data_section(data: RunData) -> str | None:
     r = data.run
+    if "data" not in r:  # an agent learns from an environment (its own section), not a table
+        return None
     d: dict[str, Any] = r.get("data") or {}
     facts = [["source", d.get("source")], ["fingerprint", _short(d.get("fingerprint"))], ["rows", d.get("rows")],
              ["columns", d.get("columns")], ["duplicate rows removed", d.get("duplicates_removed")],

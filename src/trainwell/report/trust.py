@@ -44,8 +44,9 @@ def pd_section(data: RunData) -> str | None:
     if not curves:
         return None
     return figures(*(plots.partial_dependence(c) for c in curves),
-                   caption="The model's average prediction as each of its most important features sweeps its range, "
-                   "the other features kept as they are in the validation rows.")  # fmt: skip
+                   caption="The model's average prediction as each of its most important features sweeps its range "
+                   "(in the column's own units; a categorical column over its categories), the other features "
+                   "kept as they are in the validation rows.")  # fmt: skip
 
 
 @section("fairness", "Fairness", order=85)

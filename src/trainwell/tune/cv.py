@@ -59,7 +59,7 @@ def uses_validation(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, n_rows: 
     if name == "auto":
         name = auto_model_name(prep.task, n_rows, ds.image_shape)
     params = parse_params(name, cfg.model.params).model_dump()
-    return get_spec(name).family == "neural" or bool(params.get("early_stopping_rounds"))
+    return get_spec(name).abilities.epoch_history or bool(params.get("early_stopping_rounds"))
 
 
 def fold_rows(cfg: ExperimentConfig, prep: Prepared, rows: np.ndarray, *,

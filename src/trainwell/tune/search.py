@@ -50,7 +50,15 @@ from trainwell.evaluate.metrics import (
     score,
 )
 from trainwell.models.fitted import Fitted
-from trainwell.models.registry import auto_model_name, get_spec, model_tags, parse_params
+from trainwell.models.registry import (
+    NO_ABILITIES,
+    TrainwellTags,
+    auto_model_name,
+    get_spec,
+    list_models,
+    model_tags,
+    parse_params,
+)
 from trainwell.models.unsupervised import DEFAULT_MODEL
 from trainwell.pipeline import evaluate_splits, fit_candidate, load_and_split, resolve
 from trainwell.run import Run, save_run, staged
@@ -101,6 +109,10 @@ def tune(
     trial, the best parameters, parameter importances, the storage) and trials.csv lists the trials.
     """
     cfg, frame = resolve(config, data, overrides)
+    if cfg.env is not None:  # reinforcement learning: trials train agents, scored by their returns
+        from trainwell.tune.agents import tune_agent
+
+        return tune_agent(cfg, run_dir, quiet=quiet)
     started = time.time()
     with staged(claim(run_dir or default_run_dir(cfg.name))) as stage:
         search = prepare_search(cfg, frame)
@@ -268,10 +280,17 @@ def make_pruner(name: str, steps: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def _abilities(name: str) -> TrainwellTags:
+    """What the registry says models of `name` can do; none for auto or an unsupervised model."""
+    spec = next((s for s in list_models() if s.name == name), None)
+    return spec.abilities if spec else NO_ABILITIES
+
+
 def step_budget(cfg: ExperimentConfig) -> int:
-    """Steps a trial reports at most: boosting rounds for LightGBM, epochs otherwise."""
-    if cfg.model.name == "lightgbm":
-        return int(parse_params("lightgbm", cfg.model.params).n_estimators)  # type: ignore[attr-defined]
+    """Steps a trial reports at most: boosting rounds (n_estimators) for boosting models, epochs otherwise."""
+    name = cfg.model.name
+    if _abilities(name).boosting_rounds:
+        return int(parse_params(name, cfg.model.params).n_estimators)  # type: ignore[attr-defined]
     return cfg.train.epochs
 
 
@@ -333,9 +352,8 @@ class Objective:
     def __init__(self, search: Search) -> None:
         self.search = search
         # Boosting rounds are reported only when no trial counts epochs, so a pruner never compares the two.
-        supervised = search.prep.supervised
-        families = {get_spec(m).family for m in model_candidates(search.cfg, search.prep.task)} if supervised else set()
-        self.report_rounds = "neural" not in families
+        names = model_candidates(search.cfg, search.prep.task) if search.prep.supervised else []
+        self.report_rounds = not any(get_spec(m).abilities.epoch_history for m in names)
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.search
@@ -360,7 +378,8 @@ class Objective:
     def _reports(self, model: str) -> bool:
         if not self.search.prep.supervised:  # unsupervised models have no per-epoch validation score
             return False
-        return get_spec(model).family == "neural" or (model == "lightgbm" and self.report_rounds)
+        abilities = get_spec(model).abilities
+        return abilities.epoch_history or (abilities.boosting_rounds and self.report_rounds)
 
 
 def cross_validated_score(cfg: ExperimentConfig, search: Search) -> float:
@@ -390,7 +409,7 @@ def refit_budget(fitted: Fitted, cfg: ExperimentConfig, best_epoch: int) -> dict
     abilities = model_tags(fitted.model)
     if abilities.epoch_history and cfg.train.early_stopping and best_epoch:
         return {"train.epochs": best_epoch, "train.early_stopping": False}
-    best_round = getattr(getattr(fitted.model, "estimator", None), "best_iteration_", None)
+    best_round = getattr(getattr(fitted.model, "estimator_", None), "best_iteration_", None)
     if abilities.boosting_rounds and best_round:
         return {"model.n_estimators": int(best_round), "model.early_stopping_rounds": None}
     return {}
@@ -543,4 +562,8 @@ def print_summary(run: Run) -> None:
     test = run.metrics.get("test", {}).get(tuning["metric"])
     if test is not None:
         out.print(f"test {tuning['metric']} of the retrained best configuration: {test:.4f}")
+    fresh = run.metrics.get("evaluation")
+    if fresh:  # an agent: scored again on episodes no trial saw
+        out.print(f"the kept agent on {fresh['episodes']} fresh episodes: mean return {fresh['mean_return']:.1f} ± "
+                  f"{fresh['std_return']:.1f}")  # fmt: skip
     out.print(f"run saved to [bold]{run.dir}[/bold]")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import optuna
 from pydantic import BaseModel
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from trainwell.config import UNSUPERVISED_TASKS, ExperimentConfig, SearchDimension, load_config, set_dotted
 from trainwell.errors import UserError, did_you_mean
 from trainwell.models.registry import get_spec, validate_params
+from trainwell.models.rl import get_agent
 from trainwell.models.unsupervised import get_unsupervised
 
 NOT_TUNABLE = ("tune", "name")  # tuning the tuner, or renaming the run, means nothing
@@ -100,12 +101,16 @@ def model_candidates(cfg: ExperimentConfig, task: str) -> list[str]:
 
 def model_params(cfg: ExperimentConfig, name: str) -> type[BaseModel]:
     """The parameters class of model `name` in the registry of the config's task (supervised or not)."""
+    if cfg.env is not None:
+        return get_agent(name).params
     if cfg.data.task in UNSUPERVISED_TASKS:
         return get_unsupervised(name).params
     return get_spec(name).params
 
 
 def model_tasks(cfg: ExperimentConfig, name: str) -> frozenset[str]:
+    if cfg.env is not None:
+        return frozenset({"reinforcement_learning"}) if get_agent(name) else frozenset()
     if cfg.data.task in UNSUPERVISED_TASKS:
         return frozenset({get_unsupervised(name).task})
     return get_spec(name).tasks
@@ -171,6 +176,7 @@ def _check_key(where: str, key: str, cfg: ExperimentConfig, candidates: list[str
             raise UserError(f'{where}: "{".".join(path[: depth + 1])}" is not a config field'
                             f"{did_you_mean(part, known)}; known here: {', '.join(known)}")  # fmt: skip
         sub = fields[part].annotation
+        sub = next((a for a in get_args(sub) if isinstance(a, type) and issubclass(a, BaseModel)), sub)  # X | None
         is_section = isinstance(sub, type) and issubclass(sub, BaseModel)
         if is_section != (depth < len(path) - 1):
             raise UserError(f'{where}: "{key}" must name one field, e.g. train.lr')
