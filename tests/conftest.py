@@ -60,7 +60,7 @@ def mixed_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture(name="mixed_frame")
+@pytest.fixture(name="mixed_frame", scope="session")
 def mixed_frame_fixture() -> Callable[..., pd.DataFrame]:
     """The `mixed_frame` maker, for tests that need frames of other sizes or seeds."""
     return mixed_frame

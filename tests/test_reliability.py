@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -409,3 +410,41 @@ def test_resume_refuses_changed_data_and_a_run_that_never_started(tmp_path: Path
         trainwell.train(resume=tmp_path / "empty", quiet=True)
     with pytest.raises(UserError, match="give no config"):
         trainwell.train(SMALL, resume=tmp_path / "run")
+
+
+def test_a_failing_analysis_step_is_reported_and_the_run_is_kept(tmp_path: Path, mixed_frame, monkeypatch,
+                                                                 cli) -> None:  # fmt: skip
+    """An explanation that breaks must not cost the trained model: the run is saved, the error listed and printed."""
+    from trainwell.evaluate import explain
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("planted failure in partial dependence")
+
+    monkeypatch.setattr(explain, "partial_dependence_curves", broken)
+    data = tmp_path / "mixed.csv"
+    mixed_frame(300).to_csv(data, index=False)
+    code, out, err = cli("train", "--data", data, "--target", "label", "--model", "logistic_regression",
+                         "--run-dir", tmp_path / "run", "-q")  # fmt: skip
+    assert code == 0, err
+    assert "analysis step importance failed and was skipped (the model is saved)" in err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["analysis_errors"] == [{"step": "importance",
+                                           "error": "RuntimeError: planted failure in partial dependence"}]
+    assert metrics["test"]["accuracy"] > 0.7 and "feature_importance" not in metrics
+
+
+def test_partial_dependence_survives_a_column_that_is_mostly_zeros() -> None:
+    """A feature that is 96% zeros made scikit-learn's partial dependence fail ("percentiles are too close")."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from trainwell.evaluate.explain import partial_dependence_curves
+
+    rng = np.random.default_rng(0)
+    n = 500
+    spiky = np.where(rng.random(n) < 0.96, 0.0, rng.normal(5, 1, n))
+    x = rng.normal(size=n)
+    X = np.column_stack([spiky, x]).astype(np.float32)
+    model = HistGradientBoostingClassifier(max_iter=20).fit(X, (x + (spiky > 0) * 2 > 0.5).astype(int))
+    curves = partial_dependence_curves(model, X, ["spiky"], ["spiky", "x"], seed=0)
+    grid = curves[0]["grid"]
+    assert max(grid) > 3 and min(grid) == 0.0  # the whole range, the rare non-zero values included

@@ -72,6 +72,9 @@ def train(
         shown = ", ".join(f"{k} {v:.4f} ± {cv['std'][k]:.4f}" for k, v in list(cv["mean"].items())[:3])
         out.print(f"{cv['n_folds']}-fold cross-validation on train+validation: {shown}")
     _print_findings(run.metrics.get("audit", {}))
+    for failure in run.metrics.get("analysis_errors", []):
+        err.print(f"warning: analysis step {failure['step']} failed and was skipped (the model is saved): "
+                  f"{failure['error']}", markup=False, highlight=False, soft_wrap=True)  # fmt: skip
     _print_diagnosis(run.metrics.get("diagnosis"))
     _print_guarantees(run.info.get("guarantees"))
     out.print(f"run saved to [bold]{run.dir}[/bold] (report: {run.dir / 'report.html'})")
@@ -364,6 +367,83 @@ def clean(
     removed = sum(not r["active"] for r in found)
     left = "; runs in use were left alone" if removed < len(found) else ""
     out.print(f"deleted {removed} unfinished run(s){left}")
+
+
+@app.command()
+def monitor(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")],
+    data: Annotated[Path, typer.Argument(help="New rows (CSV/Parquet/.npz); with the target, performance too.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML drift report (default: "
+                                                "drift.html in the run folder).")] = None,
+) -> None:
+    """Compare new rows with the training data: per-column PSI and tests, prediction drift, an alert."""
+    from trainwell.report.drift import write_drift_report
+    from trainwell.run import Run
+
+    run = Run.load(run_dir)
+    report = run.drift(data)
+    path = write_drift_report(report, output or run.dir / "drift.html", run_name=str(run.info.get("name")))
+    table = Table("column", "status", "PSI", "p-value", title=f"drift: {report['status'].upper()}")
+    for f in report["features"][:15]:
+        psi, p = f.get("psi"), f.get("p_value")
+        table.add_row(f["column"], f["status"], "-" if psi is None else f"{psi:.3f}", "-" if p is None else f"{p:.3g}")
+    out.print(table)
+    out.print(f"{escape(report['summary'])}; report written to {path}", highlight=False)
+    for name, v in (report.get("performance") or {}).items():
+        if name in ("accuracy", "r2", "roc_auc", "f1_macro", "rmse"):
+            out.print(f"  {name}: test {v['test']:.4f} → now {v['now']:.4f}" if v["test"] is not None else
+                      f"  {name}: now {v['now']:.4f}")  # fmt: skip
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace --output if it exists.")] = False,
+) -> None:
+    """Export the model to ONNX (on prepared features), checked against the run with onnxruntime."""
+    from trainwell.run import Run
+    from trainwell.serve.onnx import export_onnx
+    from trainwell.track.rundir import check_output
+
+    if output.suffix.lower() != ".onnx":
+        raise UserError(f"--output {output}: write a .onnx file")
+    check_output(output, inputs=(), force=force)
+    parity = export_onnx(Run.load(run_dir), output)
+    shown = {k: v for k, v in parity.items() if k not in ("ok", "tolerance")}
+    out.print(f"wrote {output} and {output}.json; matches the run on {parity['rows']} rows ({shown}; "
+              f"{parity['tolerance']})", highlight=False)
+
+
+@app.command()
+def serve(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")],
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs a token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (uvicorn).")] = 1,
+    token: Annotated[str | None, typer.Option(help="Bearer token clients must send (default $TRAINWELL_TOKEN).",
+                                              show_default=False)] = None,
+    max_rows: Annotated[int, typer.Option(min=1, help="Rows per request, at most.")] = 10_000,
+    log_inputs: Annotated[Path | None, typer.Option(help="Append predicted rows to this JSON-lines file; "
+                                                    "GET /monitoring then reports their drift.")] = None,
+) -> None:
+    """Serve the run's model over HTTP: POST /predict, /predict_proba; GET /health, /metadata, /docs."""
+    import os
+
+    import uvicorn
+
+    from trainwell.serve.app import TOKEN_ENV, check_binding, create_app
+
+    token = check_binding(host, token)
+    create_app(run_dir, token=token, max_rows=max_rows)  # load and verify the run before binding
+    os.environ["TRAINWELL_RUN_DIR"], os.environ["TRAINWELL_MAX_ROWS"] = str(run_dir), str(max_rows)
+    if log_inputs is not None:
+        os.environ["TRAINWELL_LOG_INPUTS"] = str(log_inputs)
+    if token is not None:
+        os.environ[TOKEN_ENV] = token
+    out.print(f"serving {run_dir} on http://{host}:{port} (docs at /docs)")
+    uvicorn.run("trainwell.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")  # fmt: skip
 
 
 @app.command()

@@ -31,6 +31,7 @@ from trainwell.report.html import write_report
 from trainwell.track.guarantees import check_guarantees
 from trainwell.track.rundir import Stage, final_path, is_staging, library_versions
 
+DRIFT_REFERENCE = "drift_reference.json"  # the training data's profile for `trainwell monitor`
 RUN_FORMAT = 1  # run.json `format`: bumped when a saved run changes shape; newer runs are refused
 # Files written after the manifest, or never loaded to predict: the report is rebuilt by `trainwell report`,
 # the study database moves in once the run is sealed; the lock is removed before the rename.
@@ -124,13 +125,20 @@ class Run:
         extra = [str(c) for c in frame.columns if c not in known]
         if extra:
             problems.append(f"{len(extra)} column(s) the model does not use are ignored: {_names(extra)}")
-        for column in (c for c in needed if c in frame.columns and schema.get(c) == "numeric"):
-            values = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
-            bad = frame[column][frame[column].notna() & ~np.isfinite(values.to_numpy(na_value=np.nan))]
+        numeric = [c for c in needed if c in frame.columns and schema.get(c) == "numeric"]
+        floats = [c for c in numeric if pd.api.types.is_float_dtype(frame[c].dtype)]
+        block = frame[floats].to_numpy(np.float64)
+        infinite = set(np.asarray(floats, dtype=object)[np.isinf(block).any(axis=0)]) if floats else set()
+        for column in numeric:  # integers and booleans are finite; floats only when infinite; text is parsed
+            raw = frame[column]
+            if pd.api.types.is_numeric_dtype(raw.dtype) and column not in infinite:
+                continue
+            values = pd.to_numeric(raw, errors="coerce")
+            bad = raw[raw.notna() & ~np.isfinite(values.astype(np.float64).to_numpy(na_value=np.nan))]
             if len(bad):
                 problems.append(f'column "{column}": {len(bad)} value(s) are not finite numbers (e.g. '
                                 f"{bad.iloc[0]!r}); they are treated as missing and imputed")  # fmt: skip
-        for column, seen in self._seen_categories().items():
+        for column, seen in self.seen_categories().items():
             if column in frame.columns:
                 values = frame[column].dropna().astype(str)
                 unseen = values[~values.isin(seen)]
@@ -139,7 +147,7 @@ class Run:
                                     f"({_names(sorted(set(unseen)))}); they are encoded as unknown")  # fmt: skip
         return problems
 
-    def _seen_categories(self) -> dict[str, set[str]]:
+    def seen_categories(self) -> dict[str, set[str]]:
         """Categorical column → the categories its fitted encoder knows (empty when there is no such step)."""
         columns = self.preparer.named_steps["columns"]
         if "cat" not in columns.named_transformers_:
@@ -234,6 +242,28 @@ class Run:
         frame = frame[frame[target].notna()].reset_index(drop=True)
         y = self._encode(frame[target], source)
         return compute_metrics(self.task, y, *self.outputs(frame, source), n_classes=len(self.classes))  # type: ignore[arg-type]
+
+    def drift(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:
+        """How far new rows have moved from the training data: per-column PSI and tests, prediction drift, and,
+        when the rows carry the target, the metrics on them beside the run's test metrics."""
+        from trainwell.evaluate.drift import drift_report
+
+        frame, source = _frame(data)
+        path = self.dir / DRIFT_REFERENCE
+        if not path.is_file():
+            raise UserError(f"{self.dir} has no {DRIFT_REFERENCE} (trained by an older trainwell); train it again "
+                            "to monitor drift")  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputWarning)  # drift reports the same problems, per column
+            pred = self.predict(frame) if self.task != "dimensionality_reduction" else np.empty((0,))
+        report = drift_report(read_json(path), frame, pred, self.task)
+        report["source"] = source
+        target = self.info.get("target")
+        if self.supervised and target in frame.columns and frame[target].notna().any():
+            now = self.evaluate(frame)
+            report["performance"] = {name: {"test": self.metrics.get("test", {}).get(name), "now": value}
+                                     for name, value in now.items() if isinstance(value, (int, float))}  # fmt: skip
+        return report
 
     def _evaluate_unsupervised(self, frame: pd.DataFrame, source: str) -> dict[str, Any]:
         """The task's scores on new rows; with the run's label column present, the external ones too."""
@@ -337,6 +367,7 @@ def save_run(
     if fitted.model.history:
         write_text(path / "history.csv", pd.DataFrame(fitted.model.history).to_csv(index=False))
     write_predictions(path / "predictions.csv", splits, outputs, prep)
+    write_json(path / DRIFT_REFERENCE, _drift_profile(prep, splits, fitted, outputs, seed=cfg.seed))
     for name, text in (extra or {}).items():
         write_text(path / name, text)
     (path / "data.json").unlink(missing_ok=True)
@@ -348,6 +379,18 @@ def save_run(
     manifest = build_manifest(path, exclude=UNSEALED)
     write_json(path / "run.json", info | {"format": RUN_FORMAT, "manifest": manifest})  # last: now it is whole
     return Run.load(stage.finish())
+
+
+def _drift_profile(prep: Prepared, splits: Splits, fitted: Fitted, outputs: Outputs, *, seed: int) -> dict[str, Any]:
+    """What `trainwell monitor` compares new rows with: the training rows' profile, the held-out predictions'."""
+    from trainwell.evaluate.drift import reference_profile
+
+    held = "validation" if "validation" in outputs else "train"
+    predictions = outputs[held][0]
+    if prep.task == "classification":
+        predictions = np.array(prep.classes, dtype=object)[predictions]
+    schema = {c: prep.schema[c] for c in fitted.features}
+    return reference_profile(prep.frame.iloc[splits.train], schema, predictions, prep.task, seed=seed)
 
 
 def _run_info(cfg: ExperimentConfig, fitted: Fitted, ds: Dataset, prep: Prepared, splits: Splits,

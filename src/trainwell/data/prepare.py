@@ -314,7 +314,10 @@ class ToNumeric(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         frame = _frame(X)
         out = np.empty(frame.shape, dtype=np.float64)
-        for j in range(frame.shape[1]):
+        numeric = [j for j, kind in enumerate(frame.dtypes) if pd.api.types.is_numeric_dtype(kind)]
+        if numeric:  # numbers already: one block copy (a per-column loop costs ~1 ms a column on a small request)
+            out[:, numeric] = frame.iloc[:, numeric].to_numpy(np.float64, na_value=np.nan)
+        for j in sorted(set(range(frame.shape[1])) - set(numeric)):  # text that may hold numbers
             out[:, j] = pd.to_numeric(frame.iloc[:, j], errors="coerce").astype(np.float64).to_numpy(na_value=np.nan)
         out[~np.isfinite(out) | (np.abs(out) > _FLOAT32_MAX)] = np.nan  # 1e308 would overflow float32 features
         return out

@@ -44,20 +44,37 @@ def analyse(cfg: ExperimentConfig, ds: Dataset, prep: Prepared, splits: Splits, 
     neural = bool(history) and "train_loss" in history[0]
     curve = None
     if cfg.validation.learning_curve and not neural and hasattr(fitted.model, "estimator"):
-        curve = learning_curve(fitted.model.estimator, fitted.transform(prep, splits.train), prep.y[splits.train],  # type: ignore[attr-defined]
-                               task=prep.task, seed=cfg.seed)  # fmt: skip
-        out["learning_curve"] = curve
-    if rounds := boosting_curve(fitted.model):
+        curve = guarded(out, "learning_curve", lambda: learning_curve(
+            fitted.model.estimator, fitted.transform(prep, splits.train), prep.y[splits.train],  # type: ignore[attr-defined]
+            task=prep.task, seed=cfg.seed))  # fmt: skip
+        if curve is not None:
+            out["learning_curve"] = curve
+    if rounds := guarded(out, "boosting_curve", lambda: boosting_curve(fitted.model)):
         out["boosting_curve"] = rounds
     out["diagnosis"] = diagnose(
         history, metrics.get("train", {}), metrics.get("validation", {}), task=prep.task,
         epochs_budget=cfg.train.epochs if neural else None, learning_curve=curve, model=fitted.name,
     )  # fmt: skip
     if cfg.validation.explain:
-        out |= importance(ds, prep, splits, fitted, seed=cfg.seed)
-    if prep.sensitive:
-        out["fairness"] = fairness(cfg, prep, splits, fitted, outputs)
+        out |= guarded(out, "importance", lambda: importance(ds, prep, splits, fitted, seed=cfg.seed)) or {}
+    if prep.sensitive and (groups := guarded(out, "fairness", lambda: fairness(cfg, prep, splits, fitted, outputs))):
+        out["fairness"] = groups
     return out
+
+
+def guarded(out: dict[str, Any], step: str, compute: Any) -> Any:
+    """Run one optional analysis step; if it fails, record why under `analysis_errors` and go on.
+
+    The model is already trained and tested when these run: an explanation that breaks on an odd column must be
+    reported, never cost the user the run (the run is saved with the error listed in metrics.json and printed).
+    """
+    try:
+        return compute()
+    except Exception as exc:  # noqa: BLE001 - reported below and in metrics.json, never silent
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        out.setdefault("analysis_errors", []).append({"step": step, "error": message})
+        warnings.warn(f"analysis step {step} failed and was skipped: {message}", RuntimeWarning, stacklevel=2)
+        return None
 
 
 def importance(ds: Dataset, prep: Prepared, splits: Splits, fitted: Fitted, *, seed: int) -> dict[str, Any]:

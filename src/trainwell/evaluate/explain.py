@@ -340,7 +340,13 @@ def _numeric_curve(estimator: Any, X: np.ndarray, j: int, grid_resolution: int,
     """scikit-learn's curve over the feature's 5th-95th percentiles, the grid mapped back to its own units."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = partial_dependence(estimator, X, [j], grid_resolution=grid_resolution, kind="average")
+        try:
+            result = partial_dependence(estimator, X, [j], grid_resolution=grid_resolution, kind="average")
+        except ValueError as exc:  # "percentiles are too close": a column that is mostly one value (96% zeros)
+            if "percentiles" not in str(exc):
+                raise
+            result = partial_dependence(estimator, X, [j], grid_resolution=grid_resolution, kind="average",
+                                        percentiles=(0.0, 1.0))  # fmt: skip
     grid = np.asarray(result["grid_values"][0], dtype=np.float64)
     curve: dict[str, Any] = {"kind": "numeric", "average": np.asarray(result["average"], np.float64).tolist()}
     if info is None:

@@ -176,6 +176,15 @@ def _header(data: RunData, name: str) -> str:
     return f'<h1>{esc(name)}{badge}</h1>\n<p class="meta">{meta}</p>\n<div class="kpis">{cards}</div>'
 
 
+def standalone_page(title: str, heading: str, meta: str, sections: list[tuple[str, str, str]]) -> str:
+    """A page in the report's style from (id, title, html) sections: the drift report uses it."""
+    nav = "".join(f'<a href="#{i}">{esc(t)}</a>' for i, t, _ in sections)
+    main = "\n".join(f'<section id="{i}">\n<h2>{esc(t)}</h2>\n{body}\n</section>' for i, t, body in sections)
+    header = f'<h1>{esc(heading)}</h1>\n<p class="meta">{esc(meta)}</p>'
+    return _PAGE.format(title=esc(title), css=_CSS, header=header, nav=nav, main=main,
+                        footer=f"built {time.strftime('%Y-%m-%d %H:%M')} by trainwell")  # fmt: skip
+
+
 def _footer(data: RunData) -> str:
     versions = ", ".join(f"{esc(k)} {esc(str(v))}" for k, v in (data.run.get("versions") or {}).items())
     made = time.strftime("%Y-%m-%d %H:%M")
