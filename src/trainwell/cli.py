@@ -416,6 +416,65 @@ def export(
 
 
 @app.command()
+def update(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")],
+    data: Annotated[Path, typer.Argument(help="New labelled rows: CSV/Parquet, or the server's feedback .jsonl.")],
+    window: Annotated[str, typer.Option(help="new: learn from the new rows; all: the original training rows "
+                                        "plus the new ones.")] = "new",
+    promote: Annotated[str, typer.Option(help="auto: promote when at least as good on held-out new rows; force; "
+                                         "never.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train the next model version on new labelled rows; promote it when it does at least as well on them."""
+    from trainwell.update import update as run_update
+
+    if window not in ("new", "all") or promote not in ("auto", "force", "never"):
+        raise UserError("--window is new or all; --promote is auto, force or never")
+    info = run_update(run_dir, data, window=window, promote=promote, quiet=quiet or not sys.stdout.isatty())  # type: ignore[arg-type]
+    metric, parent, name = info["metric"], info["parent"], info["version"]
+    for where, scores in info["evaluation"].items():
+        before, after = scores[parent].get(metric), scores[name].get(metric)
+        out.print(f"{where} ({scores['rows']} rows): {metric} {parent} {before:.4f} → {name} {after:.4f}")
+    state = "promoted: it answers now" if info["promoted"] else "kept, not promoted (`trainwell promote` to use it)"
+    out.print(f"{name} {state}; {info['reason']}", highlight=False)
+
+
+@app.command()
+def versions(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
+    """List the run's model versions, their scores and which one answers."""
+    from trainwell.track.versions import list_versions
+
+    table = Table("version", "parent", "method", "rows learned", "score on new rows", "promoted", "active")
+    for v in list_versions(run_dir):
+        scores = (v.get("evaluation") or {}).get("new_rows", {})
+        score = scores.get(v["version"], {}).get(v.get("metric", ""), None) if scores else None
+        table.add_row(v["version"], v.get("parent") or "", v["method"], str(v.get("rows_learned", "")),
+                      "" if score is None else f"{v['metric']} {score:.4f}", str(v.get("promoted", "")),
+                      "yes" if v["active"] else "")  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def promote(run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+            version: Annotated[str, typer.Argument(help="The version to answer with, e.g. v2.")]) -> None:
+    """Make a version the one that answers (a running server picks it up)."""
+    from trainwell.update import promote_version
+
+    promote_version(run_dir, version)
+    out.print(f"{version} is active")
+
+
+@app.command()
+def rollback(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
+    """Go back to the version that was active before the current one."""
+    from trainwell.track.versions import rollback_target, set_active
+
+    target = rollback_target(run_dir)
+    set_active(run_dir, target, "rollback")
+    out.print(f"rolled back to {target}")
+
+
+@app.command()
 def serve(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")],
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs a token.")] = "127.0.0.1",

@@ -30,6 +30,7 @@ from trainwell.models.registry import Model, load_model, model_tags
 from trainwell.report.html import write_report
 from trainwell.track.guarantees import check_guarantees
 from trainwell.track.rundir import Stage, final_path, is_staging, library_versions
+from trainwell.track.versions import FIRST, active_version, load_version_info, version_dir
 
 DRIFT_REFERENCE = "drift_reference.json"  # the training data's profile for `trainwell monitor`
 RUN_FORMAT = 1  # run.json `format`: bumped when a saved run changes shape; newer runs are refused
@@ -54,6 +55,7 @@ class Run:
                  metrics: dict[str, Any], model: Model, preparer: Any) -> None:  # fmt: skip
         self.dir, self.config, self.info, self.metrics = directory, config, info, metrics
         self.model, self.preparer = model, preparer
+        self.version = FIRST  # which model version answers (see track/versions.py)
 
     @classmethod
     def load(cls, directory: str | Path) -> Run:
@@ -81,11 +83,16 @@ class Run:
         verify_manifest(directory, info["manifest"])
         config = load_config(directory / "config.yaml")
         metrics = read_json(directory / "metrics.json")
-        model = load_model(directory / "model")
+        version = active_version(directory)  # v1, or a later version promoted by `trainwell update`/`promote`
+        if version != FIRST:
+            load_version_info(directory, version)  # its own manifest, checked like run.json's
+        home = version_dir(directory, version) / "model"
+        model = load_model(home)
         # an agent acts on observations: no table, no preparation
-        preparer = None if info.get("task") == "reinforcement_learning" else load_preparer(
-            directory / "model" / "preparer.skops")  # fmt: skip
-        return cls(directory, config, info, metrics, model, preparer)
+        preparer = None if info.get("task") == "reinforcement_learning" else load_preparer(home / "preparer.skops")
+        run = cls(directory, config, info, metrics, model, preparer)
+        run.version = version
+        return run
 
     @property
     def task(self) -> str:
@@ -240,7 +247,7 @@ class Run:
         if target not in frame.columns:
             raise UserError(f'{source} has no target column "{target}"; evaluate needs labelled rows')
         frame = frame[frame[target].notna()].reset_index(drop=True)
-        y = self._encode(frame[target], source)
+        y = self.encode_target(frame[target], source)
         return compute_metrics(self.task, y, *self.outputs(frame, source), n_classes=len(self.classes))  # type: ignore[arg-type]
 
     def drift(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:
@@ -289,7 +296,7 @@ class Run:
     def _decode(self, pred: np.ndarray) -> np.ndarray:
         return np.array(self.classes, dtype=object)[pred] if self.task == "classification" else pred
 
-    def _encode(self, series: pd.Series, source: str) -> np.ndarray:
+    def encode_target(self, series: pd.Series, source: str) -> np.ndarray:
         if self.task == "regression":
             values = pd.to_numeric(series, errors="coerce")
             if values.isna().any():

@@ -50,6 +50,7 @@ REGRESSION = {
 CLASSIFICATION = {"check_classifiers_classes": INDICES}
 WIDTH = (  # checks that fit other widths than the model was built for
     "check_classifier_data_not_an_array", "check_classifiers_one_label", "check_classifiers_train",
+    "check_estimators_partial_fit_n_features",
     "check_dict_unchanged", "check_dont_overwrite_parameters", "check_estimators_dtypes",
     "check_estimators_fit_returns_self", "check_estimators_nan_inf", "check_estimators_overwrite_params",
     "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_fit2d_1feature", "check_fit2d_1sample",
@@ -89,14 +90,16 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("cnn", "regression"): fixed_width(but=CNN_PASSES),
 }
 # Checks passing today (scikit-learn 1.9); a lower count is a regression, a higher one a reason to raise the floor.
+# Neural floors fell by one when they gained partial_fit (for `trainwell update`): the partial_fit width check,
+# which passed vacuously without it, now applies and is an expected failure (FIXED_WIDTH).
 FLOOR = {
     ("decision_tree", "classification"): 58, ("decision_tree", "regression"): 49, ("knn", "classification"): 51,
     ("knn", "regression"): 44, ("lightgbm", "classification"): 57, ("lightgbm", "regression"): 48,
     ("linear_regression", "regression"): 50, ("logistic_regression", "classification"): 59,
     ("random_forest", "classification"): 57, ("random_forest", "regression"): 49, ("stacking", "classification"): 51,
     ("stacking", "regression"): 44, ("svm", "classification"): 58, ("svm", "regression"): 44,
-    ("voting", "classification"): 51, ("voting", "regression"): 44, ("cnn", "classification"): 26,
-    ("cnn", "regression"): 24, ("mlp", "classification"): 26, ("mlp", "regression"): 26,
+    ("voting", "classification"): 51, ("voting", "regression"): 44, ("cnn", "classification"): 25,
+    ("cnn", "regression"): 23, ("mlp", "classification"): 25, ("mlp", "regression"): 25,
 }  # fmt: skip
 
 

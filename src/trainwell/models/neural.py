@@ -168,7 +168,7 @@ class NeuralModel(BaseEstimator):
 
     def __sklearn_tags__(self) -> ModelTags:
         classifier = self.ctx.task == "classification"
-        abilities = TrainwellTags(probabilities=classifier, epoch_history=True, sample_weight=True,
+        abilities = TrainwellTags(probabilities=classifier, epoch_history=True, sample_weight=True, incremental=True,
                                   inputs="image pixels" if self.name == "cnn" else "dense float32")  # fmt: skip
         tags = with_trainwell_tags(super().__sklearn_tags__(), self.ctx.task, abilities)
         tags.non_deterministic = self.ctx.train.device != "cpu"  # GPU kernels may differ in the last bits
@@ -203,6 +203,36 @@ class NeuralModel(BaseEstimator):
             self.module_, X, y, val=val, task=ctx.task, cfg=ctx.train, seed=ctx.seed,
             callbacks=[*callbacks, ProgressBar(quiet=ctx.quiet)], unscale=self._unscale if regression else None,
             sample_weight=sample_weight, checkpoints=checkpoints,
+        )  # fmt: skip
+        return self
+
+    def partial_fit(
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None, *, classes: Any = None, epochs: int | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> NeuralModel:
+        """Continue training the fitted network on new rows for `epochs` (default train.epochs), from its weights
+        and with its target scaling kept: how `trainwell update` teaches a deployed network new data.
+
+        `classes` is scikit-learn's partial_fit argument; a network's classes are fixed when it is built (0..K-1).
+        """
+        if not hasattr(self, "module_"):
+            return self.fit(X, y, X_val, y_val, sample_weight, callbacks=callbacks)
+        ctx = self.ctx
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        y, sample_weight = self._targets(np.asarray(y)), self._weights(sample_weight, len(X))
+        val = None
+        if X_val is not None and y_val is not None:
+            val = (validate_data(self, X_val, reset=False, dtype=np.float32), self._targets(y_val))
+        regression = ctx.task == "regression"
+        if regression:  # the scale the network was trained in
+            y = self._scale(y)
+            val = (val[0], self._scale(val[1])) if val is not None else None
+        cfg = ctx.train.model_copy(update={"epochs": epochs or ctx.train.epochs})
+        self.history_ = fit_loop(
+            self.module_, X, y, val=val, task=ctx.task, cfg=cfg, seed=ctx.seed,
+            callbacks=[*callbacks, ProgressBar(quiet=ctx.quiet)], unscale=self._unscale if regression else None,
+            sample_weight=sample_weight, checkpoints=None,
         )  # fmt: skip
         return self
 

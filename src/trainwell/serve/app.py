@@ -25,6 +25,7 @@ from trainwell import __version__
 from trainwell.errors import UserError
 from trainwell.run import Run
 from trainwell.serve.inputs import columns_frame, records_frame, request_models, unknown_categories
+from trainwell.track.versions import active_path
 
 MAX_ROWS = 10_000  # rows per request
 MAX_BYTES = 16 * 1024 * 1024  # request body size
@@ -41,6 +42,16 @@ def create_app(run_dir: str | Path, *, token: str | None = None, max_rows: int =
     if run.task == "reinforcement_learning":
         raise UserError(f"{run_dir} holds an agent; serve predicts tables (play it with `trainwell play`)")
     records_request, columns_request = request_models(run, max_rows)
+    state = {"run": run, "stamp": _stamp(run.dir)}
+
+    def live() -> Run:
+        """The run's active version: a promotion or rollback (versions/active.json) is picked up at once."""
+        stamp = _stamp(run.dir)
+        if stamp != state["stamp"]:
+            state["run"], state["stamp"] = Run.load(run.dir), stamp
+            log.warning("now serving %s of %s", state["run"].version, run.dir)  # type: ignore[attr-defined]
+        return state["run"]  # type: ignore[return-value]
+
     about = f"Predictions of model {run.info['model']} ({run.task}), trained by trainwell."
     app = FastAPI(title=f"trainwell · {run.info.get('name')}", version=__version__, description=about)
     bearer = HTTPBearer(auto_error=False)
@@ -71,17 +82,17 @@ def create_app(run_dir: str | Path, *, token: str | None = None, max_rows: int =
         log.exception("prediction failed")  # the trace stays in the server's log, never in a response
         return JSONResponse({"detail": "internal error while predicting; see the server log"}, status_code=500)
 
-    def frame_of(body: dict[str, Any]) -> pd.DataFrame:
+    def frame_of(body: dict[str, Any], current: Run) -> pd.DataFrame:
         if "records" in body:
             rows = records_request.model_validate(body).records  # type: ignore[attr-defined]
             frame, where = records_frame(rows), ["body", "records"]
         else:
             parsed = columns_request.model_validate(body)
-            frame, errors = columns_frame(run, parsed.columns, max_rows)  # type: ignore[attr-defined]
+            frame, errors = columns_frame(current, parsed.columns, max_rows)  # type: ignore[attr-defined]
             if errors:
                 raise HTTPException(422, errors)
             where = ["body", "columns"]
-        errors = unknown_categories(run, frame, where)
+        errors = unknown_categories(current, frame, where)
         if errors:
             raise HTTPException(422, errors)
         return frame
@@ -105,8 +116,9 @@ def create_app(run_dir: str | Path, *, token: str | None = None, max_rows: int =
     @app.post("/predict", dependencies=[Depends(authorised)], openapi_extra=body_schema)
     async def predict(request: Request) -> dict[str, Any]:
         """Predictions for the rows: labels or values; cluster ids; anomaly flags and scores; components."""
-        frame = _validated(frame_of, await body_of(request))
-        answer = _predictions(run, frame)
+        current = live()
+        frame = _validated(frame_of, await body_of(request), current)
+        answer = _predictions(current, frame) | {"version": current.version}
         if log_inputs is not None:
             _log(Path(log_inputs), frame, answer.get("predictions"))
         return answer
@@ -119,32 +131,56 @@ def create_app(run_dir: str | Path, *, token: str | None = None, max_rows: int =
         frame = _logged(Path(log_inputs))
         if frame.empty:
             return {"status": "no_data", "summary": "no rows logged yet", "rows": 0}
-        return _json_safe(run.drift(frame))
+        return _json_safe(live().drift(frame))
 
     @app.post("/predict_proba", dependencies=[Depends(authorised)], openapi_extra=body_schema)
     async def predict_proba(request: Request) -> dict[str, Any]:
         """Class probabilities for the rows (classifiers only)."""
-        frame = _validated(frame_of, await body_of(request))
-        proba = run.outputs(frame)[1] if run.task == "classification" else None
+        current = live()
+        frame = _validated(frame_of, await body_of(request), current)
+        proba = current.outputs(frame)[1] if current.task == "classification" else None
         if proba is None:
-            raise HTTPException(400, f"model {run.info['model']} ({run.task}) gives no class probabilities")
-        return {"classes": [_plain(c) for c in run.classes], "probabilities": np.round(proba, 12).tolist()}
+            raise HTTPException(400, f"model {current.info['model']} ({current.task}) gives no class probabilities")
+        return {"classes": [_plain(c) for c in current.classes], "probabilities": np.round(proba, 12).tolist(),
+                "version": current.version}  # fmt: skip
+
+    @app.post("/feedback", dependencies=[Depends(authorised)], openapi_extra=body_schema)
+    async def feedback(request: Request) -> dict[str, Any]:
+        """Labelled rows (the inputs plus the target column) for `trainwell update`: appended to the run's
+        feedback.jsonl."""
+        current = live()
+        body = await body_of(request)
+        frame = _validated(frame_of, body, current)
+        target = current.info.get("target")
+        given = body.get("columns", {}).get(target) if "columns" in body else [
+            r.get(target) if isinstance(r, dict) else None for r in body["records"]]  # fmt: skip
+        if not isinstance(given, list) or len(given) != len(frame) or any(v is None for v in given):
+            raise HTTPException(422, [{"loc": ["body", target], "msg": f"feedback needs the target {target!r} on "
+                                       "every row", "type": "value_error"}])  # fmt: skip
+        frame[target] = given
+        _append_feedback(current.dir / FEEDBACK, frame)
+        return {"received": len(frame), "stored": FEEDBACK, "next": f"trainwell update {current.dir} "
+                f"{current.dir / FEEDBACK}"}  # fmt: skip
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         """Liveness: the model is loaded and answers."""
-        return {"status": "ok", "model": run.info["model"], "task": run.task}
+        current = live()
+        return {"status": "ok", "model": current.info["model"], "task": current.task, "version": current.version}
 
     @app.get("/metadata", dependencies=[Depends(authorised)])
     async def metadata() -> dict[str, Any]:
         """The input schema (types and known categories), the model, its test metrics and versions."""
-        seen = run.seen_categories()
-        inputs = [{"name": c, "type": run.info["schema"].get(c), "categories": sorted(seen[c]) if c in seen else None}
-                  for c in run.info["input_columns"]]  # fmt: skip
-        return {"name": run.info.get("name"), "model": run.info["model"], "task": run.task,
-                "target": run.info.get("target"), "classes": [_plain(c) for c in run.classes], "inputs": inputs,
-                "metrics": {"test": _finite(run.metrics.get("test", {}))}, "trainwell": __version__,
-                "trained": run.info.get("finished"),
+        current = live()
+        seen = current.seen_categories()
+        inputs = [{"name": c, "type": current.info["schema"].get(c),
+                   "categories": sorted(seen[c]) if c in seen else None}
+                  for c in current.info["input_columns"]]  # fmt: skip
+        return {"name": current.info.get("name"), "model": current.info["model"], "task": current.task,
+                "version": current.version, "target": current.info.get("target"),
+                "classes": [_plain(c) for c in current.classes], "inputs": inputs,
+                "metrics": {"test": _finite(current.metrics.get("test", {}))}, "trainwell": __version__,
+                "trained": current.info.get("finished"),
                 "limits": {"max_rows": max_rows, "max_bytes": max_bytes}}  # fmt: skip
 
     # the components the body schema refers to
@@ -166,6 +202,15 @@ def create_app(run_dir: str | Path, *, token: str | None = None, max_rows: int =
 
 
 MONITOR_ROWS = 10_000
+FEEDBACK = "feedback.jsonl"  # in the run folder (outside its manifest): labelled rows for `trainwell update`
+
+
+def _append_feedback(path: Path, frame: pd.DataFrame) -> None:
+    import json
+
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    with path.open("a") as f:  # one write per request
+        f.write("\n".join(json.dumps(r, default=str) for r in records) + "\n")
 
 
 def _log(path: Path, frame: pd.DataFrame, predictions: list[Any] | None) -> None:
@@ -202,11 +247,16 @@ def _json_safe(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _validated(frame_of: Any, body: dict[str, Any]) -> pd.DataFrame:
+def _stamp(run_dir: Path) -> int | None:
+    path = active_path(run_dir)
+    return path.stat().st_mtime_ns if path.is_file() else None
+
+
+def _validated(frame_of: Any, body: dict[str, Any], current: Run) -> pd.DataFrame:
     from pydantic import ValidationError
 
     try:
-        return frame_of(body)
+        return frame_of(body, current)
     except ValidationError as exc:
         details = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         raise HTTPException(422, details) from None
