@@ -6,7 +6,6 @@ network: seeding, target scaling for regression, the training loop, batched infe
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,13 +22,14 @@ from torch import nn
 
 from trainwell.artifacts import load_tensors
 from trainwell.config import TrainConfig
-from trainwell.errors import UserError, first_line
+from trainwell.errors import UserError
 from trainwell.files import atomic_path, write_json
 from trainwell.models.registry import (
     BuildContext,
     ModelTags,
     NotTrainedError,
     TrainwellTags,
+    model_json,
     register_loader,
     register_model,
     score_model,
@@ -275,8 +275,7 @@ class NeuralModel(BaseEstimator):
         """Rebuild the network from model.json and load its weights; predictions equal the saved model's."""
         directory = Path(directory)
         path = directory / "model.json"
-        try:
-            meta = json.loads(path.read_text())
+        with model_json(directory) as meta:
             if meta.get("name") not in ARCHITECTURES:
                 raise UserError(f"{directory}: unknown neural model {meta.get('name')!r} in model.json")
             params_cls, build = ARCHITECTURES[meta["name"]]
@@ -287,10 +286,6 @@ class NeuralModel(BaseEstimator):
             )  # fmt: skip
             model = cls(meta["name"], params_cls.model_validate(meta["params"]), ctx)
             model.target_mean_, model.target_std_ = float(meta["target_mean"]), float(meta["target_std"])
-        except FileNotFoundError:
-            raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # ValidationError is a ValueError
-            raise UserError(f"{path} is damaged ({type(exc).__name__}: {first_line(exc)}); train again") from None
         module = build(model.params, ctx)
         try:
             module.load_state_dict(load_tensors(directory / WEIGHTS))

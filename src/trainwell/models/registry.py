@@ -6,7 +6,8 @@ wrapper with one API, so the run, the CLI and the conformance suite never specia
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -17,7 +18,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import Tags, get_tags
 
 from trainwell.config import Task, TrainConfig, describe_validation_error
-from trainwell.errors import UserError, unknown
+from trainwell.errors import UserError, first_line, unknown
 
 Family = Literal["classical", "neural", "unsupervised", "rl"]
 
@@ -207,6 +208,21 @@ def create_model(name: str, params: dict[str, Any], ctx: BuildContext) -> Model:
             + ", ".join(s.name for s in list_models() if ctx.task in s.tasks)
         )
     return spec.create(parse_params(name, params), ctx)
+
+
+@contextmanager
+def model_json(directory: Path) -> Iterator[dict[str, Any]]:
+    """`directory/model.json` to read fields from; a missing file, or a field that is absent or malformed while
+    the block reads it, becomes one UserError naming the file (never a KeyError from deep inside a loader)."""
+    import json
+
+    path = Path(directory) / "model.json"
+    try:
+        yield json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # ValidationError is a ValueError
+        raise UserError(f"{path} is damaged ({type(exc).__name__}: {first_line(exc)}); train again") from None
 
 
 def load_model(directory: Path) -> Model:

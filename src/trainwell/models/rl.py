@@ -8,7 +8,6 @@ environment nor any code from the run folder is needed to load and act.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from trainwell.artifacts import load_tensors
 from trainwell.errors import UserError, first_line, unknown
 from trainwell.files import atomic_path, write_json
-from trainwell.models.registry import register_loader, validate_params
+from trainwell.models.registry import model_json, register_loader, validate_params
 
 POLICY = "policy.safetensors"
 Activation = Literal["tanh", "relu"]
@@ -220,15 +219,9 @@ class Agent:
         import stable_baselines3
 
         directory = Path(directory)
-        path = directory / "model.json"
-        try:
-            meta = json.loads(path.read_text())
+        with model_json(directory) as meta:
             name, params = meta["name"], meta["params"]
             observation, action = space_from_json(meta["observation_space"]), space_from_json(meta["action_space"])
-        except FileNotFoundError:
-            raise UserError(f"{path} not found; the run folder is incomplete, train it again") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{path} is damaged ({type(exc).__name__}: {first_line(exc)}); train again") from None
         spec = get_agent(name)
         p = parse_agent_params(name, params)
         policy_cls = getattr(stable_baselines3, spec.algorithm).policy_aliases["MlpPolicy"]
