@@ -121,3 +121,17 @@ def test_a_network_learns_on_from_its_weights_through_its_own_preparation(tmp_pa
     rows = concept(30, seed=3, flipped=True)[["x1", "x2"]]
     kept = load_preparer(run.dir / "versions" / "v2" / "model" / "preparer.skops").transform(rows)
     np.testing.assert_array_equal(kept, run.preparer.transform(rows))  # the same fitted preparation, not refitted
+
+
+@pytest.mark.parametrize("model", ["sgd", "naive_bayes"])
+def test_incremental_classical_models_learn_on_with_partial_fit(tmp_path: Path, model: str) -> None:
+    source = tmp_path / "old.csv"
+    concept(400, seed=0, flipped=False).to_csv(source, index=False)
+    config = {"name": model, "data": {"source": str(source), "target": "y"}, "model": {"name": model},
+              "audit": {"trusted_columns": ["x1"]}}  # fmt: skip
+    run = train(config, run_dir=tmp_path / "run", quiet=True)
+    before = run.model.estimator_  # type: ignore[attr-defined]
+    info = update(run.dir, concept(400, seed=1, flipped=True))
+    assert info["method"] == "partial_fit" and info["promoted"], info["evaluation"]
+    assert info["evaluation"]["new_rows"]["v2"]["accuracy"] > info["evaluation"]["new_rows"]["v1"]["accuracy"] + 0.3
+    assert run.model.estimator_ is before  # the deployed v1 object was not touched  # type: ignore[attr-defined]

@@ -82,7 +82,7 @@ def update(run_dir: str | Path, data: pd.DataFrame | str | Path, *, window: Wind
     staging = folder.parent / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     if window == "new" and model_tags(run.model).incremental:
-        method = "partial_fit"  # the deployed network learns on, from its weights, through its own preparation
+        method = "partial_fit"  # the deployed model learns on, from its state, through its own preparation
         model = copy.deepcopy(run.model)
         epochs = run.config.train.epochs  # a full budget from the current weights, never from scratch
         model.partial_fit(run.features(fresh, source), run.encode_target(fresh[target], source), epochs=epochs)  # type: ignore[attr-defined]

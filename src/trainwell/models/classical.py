@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from trainwell.artifacts import load_skops, save_skops
@@ -61,6 +62,7 @@ class SklearnModel(BaseEstimator):
             probabilities=classifier and hasattr(self.estimator, "predict_proba"),  # hard voting has none
             boosting_rounds=has_fit_parameter(self.estimator, "callbacks"),  # LightGBM's per-round hooks
             sample_weight=has_fit_parameter(self.estimator, "sample_weight"),
+            incremental=hasattr(self.estimator, "partial_fit"),  # SGD, naive Bayes: learn on from new rows
         )  # fmt: skip
         return with_trainwell_tags(get_tags(self.estimator), self.task, abilities)
 
@@ -101,6 +103,28 @@ class SklearnModel(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         """Fitted once `fit` (or `load`) has set the trained estimator."""
         return hasattr(self, "estimator_")
+
+    @available_if(lambda self: hasattr(self.estimator, "partial_fit"))  # only where the estimator learns on
+    def partial_fit(
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None, *, classes: Any = None, epochs: int | None = None,
+        callbacks: Sequence[Any] = (),
+    ) -> SklearnModel:
+        """Learn on from new rows with the estimator's own `partial_fit`, `epochs` passes (default 1); starts the
+        estimator on the first call. How `trainwell update` keeps an incremental model current."""
+        fitted = self.__sklearn_is_fitted__()
+        X, y = validate_data(self, X, y, reset=not fitted)
+        estimator = self.estimator_ if fitted else clone(self.estimator)
+        kwargs: dict[str, Any] = {} if sample_weight is None else {"sample_weight": sample_weight}
+        if self.task == "classification":
+            kwargs["classes"] = self.classes_ if fitted else (np.unique(y) if classes is None else classes)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(converge|feature names).*")
+            for _ in range(epochs or 1):
+                estimator.partial_fit(X, y, **kwargs)
+        self.estimator_ = estimator
+        self._learned_from(estimator)
+        return self
 
     def _learned_from(self, estimator: Any) -> None:
         """The fitted state scikit-learn looks for on the wrapper, read from the fitted estimator."""
@@ -210,6 +234,54 @@ def _linear(p: LinearParams, ctx: BuildContext) -> SklearnModel:
         "elasticnet": lambda: lm.ElasticNet(alpha=p.alpha, l1_ratio=p.l1_ratio, random_state=ctx.seed),
     }[p.penalty]()
     return _wrap("linear_regression", p, ctx, est)
+
+
+class SGDParams(Params):
+    loss: Literal["auto", "log_loss", "modified_huber", "hinge", "squared_error", "huber"] = Field(
+        "auto", description="auto: log_loss for classification (gives probabilities), squared_error for regression."
+    )
+    penalty: Literal["l2", "l1", "elasticnet"] = Field("l2", description="Regularisation type.")
+    alpha: float = Field(1e-4, gt=0, description="Regularisation strength; also sets the optimal learning rate.")
+    l1_ratio: float = Field(0.15, ge=0, le=1, description="L1 share of the penalty (elasticnet only).")
+    max_iter: int = Field(1000, ge=1, description="Passes over the training rows at most (fit).")
+
+
+INCREMENTAL = TrainwellTags(incremental=True)
+
+
+@register_model(
+    "sgd", family="classical", tasks=BOTH, params=SGDParams, abilities=INCREMENTAL,
+    description="Linear model trained by stochastic gradient descent; learns on incrementally (partial_fit).",
+)  # fmt: skip
+def _sgd(p: SGDParams, ctx: BuildContext) -> SklearnModel:
+    from sklearn.linear_model import SGDClassifier, SGDRegressor
+
+    common = {"penalty": p.penalty, "alpha": p.alpha, "l1_ratio": p.l1_ratio, "max_iter": p.max_iter,
+              "random_state": ctx.seed}  # fmt: skip
+    if ctx.task == "classification":
+        loss = "log_loss" if p.loss == "auto" else p.loss
+        if loss in ("squared_error", "huber"):
+            raise UserError(f"model.loss {loss} is for regression; for classification use log_loss, "
+                            "modified_huber or hinge")  # fmt: skip
+        return _wrap("sgd", p, ctx, SGDClassifier(loss=loss, **common))
+    loss = "squared_error" if p.loss == "auto" else p.loss
+    if loss not in ("squared_error", "huber"):
+        raise UserError(f"model.loss {loss} is for classification; for regression use squared_error or huber")
+    return _wrap("sgd", p, ctx, SGDRegressor(loss=loss, **common))
+
+
+class NaiveBayesParams(Params):
+    var_smoothing: float = Field(1e-9, gt=0, description="Share of the largest variance added to all, for stability.")
+
+
+@register_model(
+    "naive_bayes", family="classical", tasks=("classification",), params=NaiveBayesParams, abilities=INCREMENTAL,
+    description="Gaussian naive Bayes: fast, a strong baseline for few rows; learns on incrementally.",
+)  # fmt: skip
+def _naive_bayes(p: NaiveBayesParams, ctx: BuildContext) -> SklearnModel:
+    from sklearn.naive_bayes import GaussianNB
+
+    return _wrap("naive_bayes", p, ctx, GaussianNB(var_smoothing=p.var_smoothing))
 
 
 # ------------------------------------------------------------------ trees and boosting
