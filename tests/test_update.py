@@ -135,3 +135,31 @@ def test_incremental_classical_models_learn_on_with_partial_fit(tmp_path: Path, 
     assert info["method"] == "partial_fit" and info["promoted"], info["evaluation"]
     assert info["evaluation"]["new_rows"]["v2"]["accuracy"] > info["evaluation"]["new_rows"]["v1"]["accuracy"] + 0.3
     assert run.model.estimator_ is before  # the deployed v1 object was not touched  # type: ignore[attr-defined]
+
+
+def test_mini_batch_kmeans_learns_on_when_the_clusters_move(tmp_path: Path) -> None:
+    """An unsupervised run updates too: mini-batch k-means follows its clusters with partial_fit, judged by
+    silhouette on held-out new rows (no labels needed)."""
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(600, n_features=2, centers=[[0, 0], [6, 0], [0, 6]], cluster_std=0.7, random_state=0)
+    old = pd.DataFrame(X, columns=["a", "b"])
+    source = tmp_path / "old.csv"
+    old.to_csv(source, index=False)
+    config = {"name": "k", "data": {"source": str(source), "task": "clustering"},
+              "model": {"name": "minibatch_kmeans", "n_clusters": 3}}  # fmt: skip
+    run = train(config, run_dir=tmp_path / "run", quiet=True)
+    centres = np.array([[2.0, 0], [8, 0], [2, 6]])  # every cluster drifted 2 to the right
+    moved, _ = make_blobs(400, n_features=2, centers=centres, cluster_std=0.7, random_state=1)
+    info = update(run.dir, pd.DataFrame(moved, columns=["a", "b"]))
+    scores = info["evaluation"]["new_rows"]
+    assert info["method"] == "partial_fit" and info["metric"] == "silhouette"
+    assert info["promoted"] and scores["v2"]["silhouette"] >= scores["v1"]["silhouette"] > 0.5, scores
+    again = Run.load(run.dir)
+    learned = again.preparer  # centres live in the prepared (standardised) space: compare there
+    new_centres = again.model.estimator_.cluster_centers_  # type: ignore[attr-defined]
+    old_centres = run.model.estimator_.cluster_centers_  # type: ignore[attr-defined]
+    target = learned.transform(pd.DataFrame(centres, columns=["a", "b"]))
+    def gap(found: np.ndarray) -> float:
+        return float(np.mean([np.min(np.linalg.norm(found - t, axis=1)) for t in target]))
+    assert gap(new_centres) < gap(old_centres) / 2  # the centres followed the clusters

@@ -51,22 +51,25 @@ def update(run_dir: str | Path, data: pd.DataFrame | str | Path, *, window: Wind
            promote: Promote = "auto", eval_share: float = 0.3, quiet: bool = True) -> dict[str, Any]:  # fmt: skip
     """Train the next version on new labelled rows; returns its version.json (evaluation, promoted or not)."""
     run = Run.load(run_dir)
-    if run.task not in ("classification", "regression"):
-        raise UserError(f"update needs a supervised run; {run.dir} is a {run.task} run")
+    if run.task == "reinforcement_learning":
+        raise UserError(f"{run.dir} holds an agent; train it again with `trainwell train` (update learns from rows)")
     frame, source = read_rows(data)
     target = run.info["target"]
-    if target not in frame.columns:
-        raise UserError(f'{source} has no target column "{target}"; update learns from labelled rows')
-    frame = frame[frame[target].notna()].reset_index(drop=True)
+    if run.supervised:
+        if target not in frame.columns:
+            raise UserError(f'{source} has no target column "{target}"; update learns from labelled rows')
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+    elif target not in frame.columns:  # unsupervised: the label column, if any, only scores
+        target = None
     if len(frame) < 10:
-        raise UserError(f"{source} holds {len(frame)} labelled row(s); give at least 10 to learn and check on")
+        raise UserError(f"{source} holds {len(frame)} usable row(s); give at least 10 to learn and check on")
     rng = np.random.default_rng(run.config.seed)
     held = np.zeros(len(frame), dtype=bool)
     held[rng.choice(len(frame), max(1, round(eval_share * len(frame))), replace=False)] = True
     fresh, check = frame[~held], frame[held]
     original = _original_split(run)
     original_test = None if original is None else original[0].frame.iloc[original[1].test].reset_index(drop=True)
-    columns = [*run.info["input_columns"], target]
+    columns = [*run.info["input_columns"], *([target] if target is not None else [])]
     if window == "all":
         if original_test is None:
             raise UserError(f"window all retrains on the run's original rows, but its data cannot be read again "
@@ -85,7 +88,8 @@ def update(run_dir: str | Path, data: pd.DataFrame | str | Path, *, window: Wind
         method = "partial_fit"  # the deployed model learns on, from its state, through its own preparation
         model = copy.deepcopy(run.model)
         epochs = run.config.train.epochs  # a full budget from the current weights, never from scratch
-        model.partial_fit(run.features(fresh, source), run.encode_target(fresh[target], source), epochs=epochs)  # type: ignore[attr-defined]
+        labels = run.encode_target(fresh[target], source) if run.supervised else None
+        model.partial_fit(run.features(fresh, source), labels, epochs=epochs)  # type: ignore[attr-defined]
         trained = Run(run.dir, run.config, run.info, run.metrics, model, run.preparer)
         model.save(staging / "model")
         save_preparer(run.preparer, staging / "model" / "preparer.skops")
@@ -113,7 +117,7 @@ def update(run_dir: str | Path, data: pd.DataFrame | str | Path, *, window: Wind
 def _retrain(run: Run, name: str, learn_from: pd.DataFrame, staging: Path, check: pd.DataFrame,
              original_test: pd.DataFrame | None, *, quiet: bool) -> tuple[Run, dict[str, Any]]:
     """Train the run's configuration afresh on `learn_from` and stage its model as version `name`."""
-    target = run.info["target"]
+    target = run.info["target"] if run.info["target"] in learn_from.columns else None
     with tempfile.TemporaryDirectory(prefix="trainwell-update-") as tmp:
         cfg = run.config.model_dump(mode="json")
         cfg["data"] = {k: v for k, v in cfg["data"].items() if k != "source"} | {"target": target}

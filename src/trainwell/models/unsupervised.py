@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from safetensors.torch import save_file
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.metrics import pairwise_distances_argmin_min
+from sklearn.utils import Tags
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from trainwell.artifacts import load_skops, load_tensors, save_skops
@@ -27,7 +29,7 @@ from trainwell.config import UNSUPERVISED_TASKS, UnsupervisedTask
 from trainwell.errors import UserError, first_line, unknown
 from trainwell.files import atomic_path, write_json
 from trainwell.models.autoencoder import WEIGHTS, AutoencoderDetector, AutoencoderTransformer
-from trainwell.models.registry import register_loader, validate_params
+from trainwell.models.registry import ModelTags, TrainwellTags, register_loader, validate_params
 
 TASKS = UNSUPERVISED_TASKS
 ESTIMATOR = "estimator.skops"
@@ -441,6 +443,25 @@ class UnsupervisedModel(BaseEstimator):
             *, callbacks: Any = ()) -> UnsupervisedModel:  # fmt: skip
         """Fit on the training rows only; targets, validation rows and weights are not used."""
         self.estimator_ = fit_unsupervised(self.name, self.params or {}, X, seed=self.random_state)
+        return self
+
+    def _learns_on(self) -> bool:
+        return hasattr(create_unsupervised(self.name, self.params or {}, self.random_state), "partial_fit")
+
+    def __sklearn_tags__(self) -> ModelTags:
+        tags = super().__sklearn_tags__()
+        values = {name: getattr(tags, name) for name in Tags.__dataclass_fields__}
+        return ModelTags(**values, trainwell=TrainwellTags(incremental=self._learns_on()))
+
+    @available_if(_learns_on)  # mini-batch k-means, incremental PCA
+    def partial_fit(self, X: np.ndarray, y: Any = None, X_val: Any = None, y_val: Any = None,
+                    sample_weight: Any = None, *, epochs: int | None = None,
+                    **_: Any) -> UnsupervisedModel:  # fmt: skip
+        """Learn on from new rows (`epochs` passes) with the estimator's own partial_fit; fits on the first call."""
+        if not hasattr(self, "estimator_"):
+            return self.fit(X)
+        for _ in range(epochs or 1):
+            self.estimator_.partial_fit(np.asarray(X))
         return self
 
     def outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
