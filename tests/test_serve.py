@@ -78,6 +78,15 @@ def test_bad_rows_get_a_422_naming_the_field(client: TestClient, trained, change
     assert "Traceback" not in answer.text
 
 
+def test_a_bad_value_in_a_columns_request_names_its_column_and_row(client: TestClient, trained) -> None:
+    rows = trained[1].head(3)
+    columns = {c: rows[c].astype(object).where(rows[c].notna(), None).tolist() for c in rows.columns}
+    columns["income"][2] = "lots"
+    answer = client.post("/predict", json={"columns": columns})
+    assert answer.status_code == 422, answer.text
+    assert any(d["loc"][-2:] == ["income", 2] for d in answer.json()["detail"]), answer.json()
+
+
 def test_requests_are_bounded(client: TestClient, trained) -> None:
     rows = _records(trained[1].head(1)) * 51  # max_rows is 50
     assert client.post("/predict", json={"records": rows}).status_code == 422

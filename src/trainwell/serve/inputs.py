@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from trainwell.run import Run
 
@@ -82,8 +82,8 @@ def columns_frame(run: Run, columns: dict[str, list[Value]], max_rows: int) -> t
         row = {name: values[i] for name, values in columns.items()}
         try:
             rows.append(record.model_validate(row))
-        except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError: report each problem with its row
-            for e in exc.errors():  # type: ignore[attr-defined]
+        except ValidationError as exc:  # each problem with its row, as a 422 detail
+            for e in exc.errors():
                 errors.append(_error(["body", "columns", *e["loc"], i], e["msg"]))
     return (records_frame(rows) if not errors else pd.DataFrame()), errors
 

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from trainwell.config import ExperimentConfig
 from trainwell.data.env import make_vec_env
 from trainwell.errors import UserError
+from trainwell.files import write_text
 from trainwell.reinforcement import TASK, Learned, agent_name, check_config, learn, save_agent_run
 from trainwell.run import Run, staged
 from trainwell.track.rundir import claim, default_run_dir
@@ -81,7 +82,7 @@ def tune_agent(cfg: ExperimentConfig, run_dir: str | Path | None = None, *, quie
                   "trials": trials, "param_importances": param_importances(study), "sampler": cfg.tune.sampler,
                   "pruner": cfg.tune.pruner, "scored_on": "each trial's final evaluation; the kept agent is "
                   "reported on fresh episodes"}  # fmt: skip
-        stage.path.joinpath("trials.csv").write_text(trials_frame(trials).to_csv(index=False))
+        write_text(stage.path / "trials.csv", trials_frame(trials).to_csv(index=False))
         return save_agent_run(best_cfg, learned, stage=stage, started=started, extra={"tuning": tuning})
 
 
