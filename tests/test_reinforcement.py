@@ -176,5 +176,7 @@ def test_cli_trains_plays_and_records(cli, tmp_path: Path, envs: Path) -> None:
     assert code == 0, err
     assert "episode 2: return" in out and (tmp_path / "play.gif").read_bytes()[:6] == b"GIF89a"
     assert (tmp_path / "r" / "rollout.png").is_file()  # the report's strip of frames
+    code, _, err = cli("play", tmp_path / "r", "--record", tmp_path / "play.gif")
+    assert code == 2 and "exists" in err  # never replaced without --force
     code, _, err = cli("play", tmp_path / "r", "--record", tmp_path / "x.mp4")
     assert code == 2 and "write a .gif file" in err

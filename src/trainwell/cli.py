@@ -374,11 +374,16 @@ def monitor(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `trainwell train`.")],
     data: Annotated[Path, typer.Argument(help="New rows (CSV/Parquet/.npz); with the target, performance too.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML drift report (default: "
-                                                "drift.html in the run folder).")] = None,
+                                                "drift.html in the run folder, rebuilt each time).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --output if it exists.")] = False,
 ) -> None:
     """Compare new rows with the training data: per-column PSI and tests, prediction drift, an alert."""
     from trainwell.report.drift import write_drift_report
     from trainwell.run import Run
+    from trainwell.track.rundir import check_output
+
+    if output is not None:
+        check_output(output, inputs=(data,), force=force)
 
     run = Run.load(run_dir)
     report = run.drift(data)
@@ -511,6 +516,7 @@ def play(
     episodes: Annotated[int, typer.Option(min=1, help="Deterministic episodes to play.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the first episode (the next ones count up).")] = 0,
     record: Annotated[Path | None, typer.Option(help="Write the first episode's frames to this .gif.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --record if it exists.")] = False,
 ) -> None:
     """Play a trained agent in its environment: prints each episode's return; --record writes a GIF."""
     from trainwell.reinforcement import play_episodes
@@ -521,6 +527,10 @@ def play(
         raise UserError(f"{run_dir} is a {run.task} run; play needs an agent trained with an env config")
     if record is not None and record.suffix.lower() != ".gif":
         raise UserError(f"--record {record}: write a .gif file")
+    if record is not None:
+        from trainwell.track.rundir import check_output
+
+        check_output(record, force=force)
     returns = play_episodes(run, episodes, seed=seed, record=record)
     for i, total in enumerate(returns, start=1):
         out.print(f"episode {i}: return {total:.1f}")

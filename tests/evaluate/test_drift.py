@@ -58,6 +58,11 @@ def test_monitor_command_reports_drift_and_performance(cli, tmp_path: Path) -> N
     assert "ALERT" in out and "x" in out and (run.dir / "drift.html").is_file()
     page = (run.dir / "drift.html").read_text()
     assert "Population stability index" in page and "Performance on the new labelled rows" in page
+    elsewhere = tmp_path / "drift.html"
+    elsewhere.write_text("mine")
+    code, _, err = cli("monitor", run.dir, new, "-o", elsewhere)
+    assert code == 2 and elsewhere.read_text() == "mine"  # an existing file is never replaced without --force
+    assert cli("monitor", run.dir, new, "-o", elsewhere, "--force")[0] == 0 and "Population" in elsewhere.read_text()
     report = run.drift(table(400, seed=4))
     assert report["status"] == "ok" and report["performance"]["accuracy"]["now"] > 0.7
     (run.dir / "drift_reference.json").unlink()
